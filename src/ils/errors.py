@@ -1,0 +1,41 @@
+"""Errors a user sees: each says what is wrong and where (file:line: field: reason)."""
+
+from __future__ import annotations
+
+
+class ILSError(Exception):
+    """Base of every error the CLI prints without a traceback."""
+
+
+class ConfigError(ILSError):
+    """A config file or option is wrong."""
+
+
+class ModelSourceError(ILSError):
+    """A model name cannot be resolved to local files."""
+
+
+class TrainingError(ILSError):
+    """Training cannot start or continue (data, template or checkpoint problems)."""
+
+
+class RecordError(ILSError):
+    """One bad record: where it is, which field, and why."""
+
+    def __init__(self, file: str, line: int | None, field: str, reason: str):
+        self.file, self.line, self.field, self.reason = str(file), line, field, reason
+        super().__init__(self.location() + f": {field}: {reason}")
+
+    def location(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+
+class DataError(ILSError):
+    """Several bad records at once; the message lists each on its own line."""
+
+    def __init__(self, errors: list[RecordError], limit: int = 50):
+        self.errors = errors
+        lines = [str(e) for e in errors[:limit]]
+        if len(errors) > limit:
+            lines.append(f"... and {len(errors) - limit} more bad records")
+        super().__init__("\n".join(lines))
