@@ -144,20 +144,19 @@ def _train_templates(task: Task, src: SourceConfig, cfg: BuildConfig) -> list[Te
 
 
 def _render(task: Task, tpl: Template, rec: RawRecord, ex_id: str) -> Example | RecordError:
-    """Render, normalize and check one record; a problem comes back as its RecordError."""
+    """Render, check and normalize one record; a problem comes back as its RecordError."""
     try:
         ex = make_example(task, tpl, rec, ex_id)
+        # Checked before normalizing: this tests template and parser; gold answers stay as given.
+        if not tpl.inverted and not task.roundtrip(ex.response, rec.fields):
+            return RecordError(rec.where, None, "output", f"template '{tpl.name}': the reference "
+                               "output does not parse back to the gold answer")
         msgs = tuple(Message(role=m.role, content=clean(m.content)) for m in ex.messages)
-        ex = ex.model_copy(update={"messages": msgs})
-        ex = Example.model_validate(ex.model_dump())  # re-check: normalizing may empty a turn
+        return Example.model_validate({**ex.model_dump(), "messages": [m.model_dump() for m in msgs]})
     except RecordError as e:
         return e
-    except ValidationError as e:
+    except ValidationError as e:  # normalizing may leave a turn empty
         return to_record_error(rec.where, None, e)
-    if not tpl.inverted and not task.roundtrip(ex.response, rec.fields):
-        return RecordError(rec.where, None, "output",
-                           f"template '{tpl.name}': the reference output does not parse back to the gold answer")
-    return ex
 
 
 # ------------------------------------------------------------------ dedup, decontaminate

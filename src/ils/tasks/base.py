@@ -79,7 +79,11 @@ class Task:
         return " ".join(str(fields[f]) for f in self.input_fields if fields.get(f))
 
     def dedup_scope(self, fields: dict[str, Any]) -> str:
-        """Records are near-duplicates only within one scope (e.g. one QA context)."""
+        """Records are near-duplicates only within one scope (e.g. one QA context and answer).
+
+        Tasks with a short answer put it in the scope: two near-identical inputs with different
+        answers are a contrastive pair worth keeping, not a duplicate.
+        """
         return ""
 
     def input_text(self, fields: dict[str, Any]) -> str:

@@ -76,6 +76,9 @@ class ClassificationTask(Task):
     def label_of(self, fields: dict[str, Any]) -> str | None:
         return fields.get("label")
 
+    def dedup_scope(self, fields: dict[str, Any]) -> str:
+        return str(fields["label"])
+
 
 SENTIMENT_TEMPLATES = (
     Template("question", "Is the sentiment of this movie review positive or negative?\n\n{{ text }}",

@@ -117,6 +117,9 @@ class NERTask(Task):
     def answer(self, fields: dict[str, Any]) -> list[dict]:
         return fields["entities"]
 
+    def dedup_scope(self, fields: dict[str, Any]) -> str:
+        return entities_text(fields["entities"])
+
     def roundtrip(self, reference: str, fields: dict[str, Any]) -> bool:
         return self.locate(self.parse(reference), fields["tokens"]) == fields["entities"]
 

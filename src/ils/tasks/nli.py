@@ -53,7 +53,7 @@ class NLITask(ClassificationTask):
 
     def dedup_scope(self, fields: dict[str, Any]) -> str:
         # Many hypotheses share one premise; they are duplicates only if the hypotheses are.
-        return str(fields["premise"])
+        return f"{fields['premise']}\x00{fields['label']}"
 
 
 TASKS.add("nli", NLITask())

@@ -68,7 +68,7 @@ class QATask(Task):
         return str(fields["question"])
 
     def dedup_scope(self, fields: dict[str, Any]) -> str:
-        return str(fields["context"])
+        return f"{fields['context']}\x00{fields['answer']}"
 
 
 def _record(path: Path, at: str, title: str, context: str, qa: dict) -> RawRecord | RecordError:
