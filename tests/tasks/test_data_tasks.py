@@ -133,3 +133,13 @@ def test_unknown_task_lists_known_ones():
     load_builtins()
     with pytest.raises(Exception, match="unknown task 'nope'; known: .*sentiment"):
         get_task("nope")
+
+
+def test_check_compares_parsed_output_with_stored_answer(tmp_path):
+    for name in DATA_TASKS:
+        path, opts = write_raw(tmp_path, name)
+        task = get_task(name).configure(**opts)
+        rec = next(iter(task.read(path)))
+        tpl = next(t for t in task.templates if not t.inverted)
+        target = render_template(tpl, task.variables(rec.fields))[2]
+        assert task.check(target, task.answer(rec.fields)), name

@@ -48,6 +48,10 @@ class Task:
         """Generated text → the answer form stored in ``Example.answer`` (default: stripped text)."""
         return text.strip()
 
+    def check(self, pred_text: str, answer: Any) -> bool:
+        """Exact match after parsing: the one comparison every exact-match task shares."""
+        return self.parse(pred_text) == answer
+
     # ------------------------------------------------------------ data tasks (all optional)
 
     def configure(self, **options: Any) -> "Task":

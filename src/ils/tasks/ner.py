@@ -117,6 +117,11 @@ class NERTask(Task):
     def answer(self, fields: dict[str, Any]) -> list[dict]:
         return fields["entities"]
 
+    def check(self, pred_text: str, answer: Any) -> bool:
+        """Same entities (type and text, in order); offsets need the tokens, see ``roundtrip``."""
+        return [(e["type"], e["text"]) for e in self.parse(pred_text)] == \
+            [(e["type"], e["text"]) for e in answer]
+
     def dedup_scope(self, fields: dict[str, Any]) -> str:
         return entities_text(fields["entities"])
 

@@ -57,6 +57,9 @@ class QATask(Task):
                     at = f"data[{i}].paragraphs[{j}].qas[{k}]"
                     yield _record(path, at, article.get("title", f"article{i}"), para["context"], qa)
 
+    def check(self, pred_text: str, answer: Any) -> bool:
+        return self.parse(pred_text) in answer["texts"]
+
     def answer(self, fields: dict[str, Any]) -> dict:
         return {"text": fields["answer"], "start": fields["answer_start"], "texts": fields["answers"]}
 
