@@ -228,7 +228,8 @@ def _eval_texts(cfg: BuildConfig) -> list[str]:
 def make_splits(items: list[Item], cfg: BuildConfig, log: Log) -> dict[str, list[Item]]:
     free = [it for it in items if cfg.sources[it.source].split is None]
     groups = [f"{it.source}:{it.raw.group or it.ex.id}" for it in free]
-    labels = [it.task.label_of(it.raw.fields) for it in free]
+    # Each source is split on its own, so every source keeps the configured fractions.
+    labels = [f"{it.source}\x00{it.task.label_of(it.raw.fields) or ''}" for it in free]
     for it, split in zip(free, assign_splits(groups, labels, cfg.splits.model_dump(), cfg.seed)):
         it.split = split
     for it in items:
