@@ -73,7 +73,8 @@ def make_records(n: int, seed: int) -> list[str]:
             slots = [phrase(rng, vocab, rng.randint(1, 4)) for _ in range(3)]
             out.append(rng.choice(frames).format(*slots))
         else:
-            out.append(phrase(rng, vocab, rng.choice([rng.randint(6, 30), rng.randint(80, 200)])).capitalize())
+            k = rng.choice([rng.randint(6, 30), rng.randint(80, 200)])
+            out.append(phrase(rng, vocab, k).capitalize())
     return out
 
 

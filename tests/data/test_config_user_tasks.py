@@ -37,5 +37,6 @@ def test_python_task_file_from_env_folder(tmp_path, monkeypatch):
     assert get_task("yesno_env").parse("Yes.") == "yes"
     data = tmp_path / "d.jsonl"
     data.write_text('{"text": "is water wet", "label": "yes"}\n{"text": "is fire cold", "label": "no"}\n')
-    out = build_dataset({"sources": [{"task": "yesno_env", "path": str(data)}]}, tmp_path / "ds", progress=False)
+    cfg = {"sources": [{"task": "yesno_env", "path": str(data)}]}
+    out = build_dataset(cfg, tmp_path / "ds", progress=False)
     assert (out / "train.jsonl").exists()

@@ -123,7 +123,8 @@ def _read_source(i: int, src: SourceConfig, task: Task, cfg: BuildConfig, log: L
             break
         seen += 1
         ex_id = f"{name}-{seen:06d}"
-        made = rec if isinstance(rec, RecordError) else _render(task, choose(pool, cfg.seed, ex_id), rec, ex_id)
+        made = rec if isinstance(rec, RecordError) else \
+            _render(task, choose(pool, cfg.seed, ex_id), rec, ex_id)
         if isinstance(made, RecordError):
             bad += 1
             log.errors.append(made)

@@ -8,7 +8,8 @@ uninformative). Word *bigrams*, not the 5-grams one might expect: a copy with 30
 edited (ROUGE-L ≈ 0.7) keeps about (0.7)^5 ≈ 17% of its word 5-grams, a Jaccard near 0.09 that
 LSH cannot separate from noise, but about half of its bigrams. Measured with bench/dedup.py, LSH
 recall on long pairs: 0.76 with 5-grams, 0.94 with 3-grams, 0.99 with bigrams. A text near the
-length boundary is indexed both ways, so a pair straddling it is still found. Records are visited in order; the first of a near-duplicate cluster is kept.
+length boundary is indexed both ways, so a pair straddling it is still found. Records are
+visited in order; the first of a near-duplicate cluster is kept.
 """
 
 from __future__ import annotations

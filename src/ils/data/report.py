@@ -60,5 +60,6 @@ def markdown(man: dict) -> str:
                   for k, v in man[key].items()]
     lines += ["", "## Drops", "", "| stage: reason | records |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in sorted(man["drops_by_reason"].items())]
-    lines += ["", "Every dropped record, with its source and full reason, is in `manifest.json` (`drops`).", ""]
+    lines += ["", "Every dropped record, with its source and full reason, is in `manifest.json` "
+              "(`drops`).", ""]
     return "\n".join(lines)

@@ -15,7 +15,8 @@ from ils.tasks.templates import Template
 FENCE = "```{{ language }}\n{{ solution }}\n```"
 
 TEMPLATES = (
-    Template("command", "Write a {{ language }} function for this task:\n\n{{ instruction }}", FENCE, "command"),
+    Template("command", "Write a {{ language }} function for this task:\n\n{{ instruction }}", FENCE,
+             "command"),
     Template("question", "How would you solve the following in {{ language }}?\n\n{{ instruction }}",
              FENCE, "question"),
     Template("tests", "{{ instruction }}\n\nYour code must pass these tests:\n{{ tests }}", FENCE, "command"),
