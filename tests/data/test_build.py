@@ -74,10 +74,12 @@ def test_weights_scale_train_only(tmp_path, sst):
 
 
 BAD = {
-    "conll_columns": ("ner", "c.txt", "EU NNP B-NP B-ORG\nrejects VBZ O\n", "c.txt:2: columns: expected 4"),
+    "conll_columns": ("ner", "c.txt", "Hi NNP B-NP O\n\nEU NNP B-NP B-ORG\nrejects VBZ O\n",
+                      "c.txt:4: columns: expected 4"),
     "squad_offset": ("qa", "q.json", json.dumps({"data": [{"title": "t", "paragraphs": [{"context": "abc def",
-                     "qas": [{"id": "x", "question": "q?",
-                              "answers": [{"text": "def", "answer_start": 0}]}]}]}]}),
+                     "qas": [{"id": "x", "question": "q?", "answers": [{"text": "def", "answer_start": 0}]},
+                             {"id": "y", "question": "q2?",
+                              "answers": [{"text": "abc", "answer_start": 0}]}]}]}]}),
                      "answers[0]: text 'def' is not at offset 0"),
     "unknown_label": ("sentiment", "s.tsv", "sentence\tlabel\nok\t1\nbad\t5\n",
                       "s.tsv:3: label: unknown label '5'"),
@@ -103,11 +105,17 @@ def test_skip_invalid_drops_with_reason(tmp_path, case):
     task, name, text, message = BAD[case]
     (tmp_path / name).write_text(text)
     src = {"task": task, "path": str(tmp_path / name)}
-    if case in ("conll_columns", "squad_offset"):
-        return  # these files hold no valid record; an empty dataset is covered below
     out = build_dataset({"sources": [src]}, tmp_path / "ds", skip_invalid=True, progress=False)
     drops = json.loads((out / "manifest.json").read_text())["drops"]
     assert any(message.split(": ", 1)[-1] in f"{d['source']}: {d['reason']}" for d in drops), drops
+
+
+def test_skip_invalid_with_nothing_valid_still_fails(tmp_path):
+    (tmp_path / "s.tsv").write_text("sentence\tlabel\nbad\t5\n")
+    with pytest.raises(DataError, match="unknown label"):
+        build_dataset({"sources": [{"task": "sentiment", "path": str(tmp_path / "s.tsv")}]}, tmp_path / "ds",
+                      skip_invalid=True, progress=False)
+    assert not (tmp_path / "ds").exists()
 
 
 def test_missing_csv_column_is_reported(tmp_path):

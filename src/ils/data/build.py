@@ -109,8 +109,10 @@ def read_sources(cfg: BuildConfig, tasks: list[Task], log: Log, skip_invalid: bo
     items: list[Item] = []
     for i, (src, task) in enumerate(zip(cfg.sources, tasks)):
         items += _read_source(i, src, task, cfg, log)
-    if log.errors and not skip_invalid:
-        raise DataError(log.errors)
+    if log.errors and (not skip_invalid or not items):
+        raise DataError(log.errors)  # with --skip-invalid too when nothing valid is left
+    if not items:
+        raise ConfigError("the sources hold no records")
     return items
 
 

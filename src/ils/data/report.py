@@ -29,6 +29,8 @@ def manifest(folder: Path, splits: dict[str, list], cfg: Any, log: Any) -> dict:
         "drops_by_reason": dict(Counter(f"{d['stage']}: {d['kind']}" for d in log.drops)),
         "drops": log.drops,
         "files": {f"{s}.jsonl": sha256_file(folder / f"{s}.jsonl") for s in splits},
+        "inputs": {p: sha256_file(p) for p in dict.fromkeys(
+            [s.path for s in cfg.sources] + [e.path for e in cfg.eval_sets])},
     }
 
 
