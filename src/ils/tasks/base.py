@@ -1,8 +1,36 @@
-"""The contract every task fulfils: parse generated text back into an answer, and name its metric."""
+"""The contract every task fulfils: parse generated text back into an answer, and name its metric.
+
+A data task (one built from raw labelled data) also declares its input fields, its label space or
+output shape, its templates and a reader for its usual raw format; ``ils.data.build`` needs nothing
+else from it. Everything beyond ``name``/``metric``/``parse`` has a default, so a task that only
+parses (a procedural task, say) stays three lines.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ils.errors import RecordError
+from ils.tasks.templates import Template
+
+
+@dataclass
+class RawRecord:
+    """One record of raw task data, before any template: its fields and where it came from."""
+
+    fields: dict[str, Any]
+    file: str
+    line: int | None
+    group: str | None = None
+    ref: str | None = None  # a record id where lines mean nothing (one SQuAD JSON holds thousands)
+
+    @property
+    def where(self) -> str:
+        place = f"{self.file}:{self.line}" if self.line is not None else self.file
+        return f"{place}#{self.ref}" if self.ref else place
 
 
 class Task:
@@ -10,6 +38,11 @@ class Task:
 
     name: str = ""
     metric: str = "exact_match"
+    input_fields: tuple[str, ...] = ()
+    output: str = "text"  # label | spans | span | summary | translation | reply | code | text
+    labels: tuple[str, ...] | None = None
+    templates: tuple[Template, ...] = ()
+    options: dict[str, Any] = {}
 
     def parse(self, text: str) -> Any:
         """Generated text → the answer form stored in ``Example.answer`` (default: stripped text)."""
@@ -18,3 +51,62 @@ class Task:
     def check(self, pred_text: str, answer: Any) -> bool:
         """Exact match after parsing: the one comparison every exact-match task shares."""
         return self.parse(pred_text) == answer
+
+    # ------------------------------------------------------------ data tasks (all optional)
+
+    def configure(self, **options: Any) -> "Task":
+        """A copy with per-source options (column names, label maps, label space) applied."""
+        task = copy.copy(self)
+        task.options = {**self.options, **options}
+        if options.get("labels") is not None:
+            task.labels = tuple(str(x) for x in options["labels"])
+        return task
+
+    def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
+        """Yield raw records of the task's usual format; a bad record is yielded as its error."""
+        raise NotImplementedError(f"task '{self.name}' has no reader")
+
+    def variables(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Everything a template may use: the fields plus derived ones (option lists, …)."""
+        return {**fields, "labels": list(self.labels or ()), "options": ", ".join(self.labels or ())}
+
+    def answer(self, fields: dict[str, Any]) -> Any:
+        """The structured gold answer stored in ``Example.answer``."""
+        return fields.get("output")
+
+    def label_of(self, fields: dict[str, Any]) -> str | None:
+        """The label to stratify splits by (None when the task has no label space)."""
+        return None
+
+    def dedup_text(self, fields: dict[str, Any]) -> str:
+        """The text near-duplicates are compared on (the part that varies between records)."""
+        return " ".join(str(fields[f]) for f in self.input_fields if fields.get(f))
+
+    def dedup_scope(self, fields: dict[str, Any]) -> str:
+        """Records are near-duplicates only within one scope (e.g. one QA context and answer).
+
+        Tasks with a short answer put it in the scope: two near-identical inputs with different
+        answers are a contrastive pair worth keeping, not a duplicate.
+        """
+        return ""
+
+    def input_text(self, fields: dict[str, Any]) -> str:
+        """All input text, for decontamination against evaluation sets."""
+        return " ".join(str(fields[f]) for f in self.input_fields if fields.get(f))
+
+    def roundtrip(self, reference: str, fields: dict[str, Any]) -> bool:
+        """Does parsing the reference output give back the gold answer exactly?"""
+        return self.parse(reference) == self.answer(fields)
+
+    def conversation(self, system: str | None, user: str, target: str,
+                     fields: dict[str, Any]) -> list[dict[str, str]]:
+        """The messages of one record (dialogue puts the middle turns in between)."""
+        msgs = [{"role": "system", "content": system}] if system else []
+        return msgs + [{"role": "user", "content": user}, {"role": "assistant", "content": target}]
+
+    def template(self, name: str) -> Template:
+        for t in self.templates:
+            if t.name == name:
+                return t
+        known = ", ".join(t.name for t in self.templates)
+        raise KeyError(f"task '{self.name}' has no template '{name}'; known: {known}")

@@ -1,0 +1,1 @@
+"""The build pipeline: raw task data → normalized, validated, deduplicated, decontaminated splits."""

@@ -1,0 +1,140 @@
+"""Named entity recognition from CoNLL column files (IOB1 or IOB2 tags).
+
+The instruction output lists one entity per line as ``TYPE: entity text`` (``none`` when there is
+none), in sentence order; ``parse`` reads that back and ``locate`` maps it onto token spans, so
+the gold spans survive the trip through text exactly (``ils.data.roundtrip`` checks it).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+from ils.errors import RecordError
+from ils.tasks import TASKS
+from ils.tasks.base import RawRecord, Task
+from ils.tasks.templates import Template
+
+NONE = "none"
+DESCRIPTIONS = {"PER": "person", "ORG": "organization", "LOC": "location", "MISC": "other name"}
+FORMAT = "one per line as TYPE: entity, or 'none' if there are none"
+
+TEMPLATES = (
+    Template("question", "Which named entities ({{ options }}) appear in the sentence below? List them "
+             f"{FORMAT}.\n\nSentence: {{{{ text }}}}", "{{ entities_text }}", "question"),
+    Template("command", f"Extract every named entity from the text, {FORMAT}. Types: {{{{ options }}}}."
+             "\n\n{{ text }}", "{{ entities_text }}", "command"),
+    Template("options", "{{ text }}\n\nFind the named entities in the text above. Use these types:\n"
+             "{% for t in labels %}- {{ t }}{% if t in descriptions %} ({{ descriptions[t] }}){% endif %}\n"
+             f"{{% endfor %}}Answer {FORMAT}.", "{{ entities_text }}", "options"),
+    Template("who", "Who and what is named in this sentence? Give the people, organizations, places and "
+             f"other names {FORMAT} (types: {{{{ options }}}}).\n\n{{{{ text }}}}", "{{ entities_text }}",
+             "question"),
+    Template("tag", f"Tag the entities of type {{{{ options }}}} in: {{{{ text }}}}\nFormat: {FORMAT}.",
+             "{{ entities_text }}", "command"),
+    Template("inverted", "Write a sentence that mentions these named entities:\n{{ entities_text }}",
+             "{{ text }}", "inverted"),
+)
+
+
+def spans_from_tags(tags: list[str]) -> list[tuple[int, int, str]]:
+    """Token spans (start, end exclusive, type) from IOB1 or IOB2 tags.
+
+    An entity starts at ``B-X``, or at ``I-X`` not continuing an ``X`` (IOB1 starts entities with
+    ``I-`` and uses ``B-`` only between two adjacent entities of one type).
+    """
+    spans: list[list[Any]] = []
+    prev = "O"
+    for i, tag in enumerate(tags):
+        kind, typ = (tag[0], tag[2:]) if tag != "O" else ("O", "")
+        if kind == "B" or (kind == "I" and (prev == "O" or prev[2:] != typ)):
+            spans.append([i, i + 1, typ])
+        elif kind == "I":
+            spans[-1][1] = i + 1
+        prev = tag
+    return [tuple(s) for s in spans]  # type: ignore[misc]
+
+
+def entities_text(entities: list[dict]) -> str:
+    return "\n".join(f"{e['type']}: {e['text']}" for e in entities) or NONE
+
+
+_LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])?\s*([A-Za-z][\w-]*)\s*:\s*(.+?)\s*$")
+
+
+class NERTask(Task):
+    name = "ner"
+    metric = "entity_f1"
+    input_fields = ("text",)
+    output = "spans"
+    labels = ("PER", "ORG", "LOC", "MISC")
+    templates = TEMPLATES
+    options = {"token_column": 0, "tag_column": -1, "columns": None, "descriptions": DESCRIPTIONS}
+
+    def parse(self, text: str) -> list[dict]:
+        """``TYPE: entity`` lines → [{"type", "text"}]; lines of any other shape are ignored."""
+        known = {t.lower(): t for t in self.labels or ()}
+        out = []
+        for line in text.strip().splitlines():
+            m = _LINE.match(line)
+            if m and (not known or m.group(1).lower() in known):
+                out.append({"type": known.get(m.group(1).lower(), m.group(1)), "text": m.group(2)})
+        return out
+
+    def locate(self, entities: list[dict], tokens: list[str]) -> list[dict]:
+        """Place parsed entities on token spans, left to right (an entity repeats where it recurs)."""
+        placed, used, cursor = [], set(), 0
+        for ent in entities:
+            words = ent["text"].split()
+            start = _find(tokens, words, cursor, used)
+            if start is None:
+                start = _find(tokens, words, 0, used)
+            if start is None:
+                continue
+            used.add(start)
+            cursor = start + len(words)
+            placed.append({**ent, "start": start, "end": start + len(words)})
+        return placed
+
+    def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
+        from ils.tasks.conll import read_conll
+
+        for rec in read_conll(path, self.options):
+            yield rec if isinstance(rec, RecordError) else self._check_types(rec)
+
+    def _check_types(self, rec: RawRecord) -> RawRecord | RecordError:
+        for e in rec.fields["entities"]:
+            if self.labels and e["type"] not in self.labels:
+                return RecordError(rec.file, rec.line, "tag",
+                                   f"unknown entity type '{e['type']}'; known: {', '.join(self.labels)}")
+        return rec
+
+    def variables(self, fields: dict[str, Any]) -> dict[str, Any]:
+        return {**super().variables(fields), "entities_text": entities_text(fields["entities"]),
+                "descriptions": self.options.get("descriptions") or {}}
+
+    def answer(self, fields: dict[str, Any]) -> list[dict]:
+        return fields["entities"]
+
+    def check(self, pred_text: str, answer: Any) -> bool:
+        """Same entities (type and text, in order); offsets need the tokens, see ``roundtrip``."""
+        return [(e["type"], e["text"]) for e in self.parse(pred_text)] == \
+            [(e["type"], e["text"]) for e in answer]
+
+    def dedup_scope(self, fields: dict[str, Any]) -> str:
+        return entities_text(fields["entities"])
+
+    def roundtrip(self, reference: str, fields: dict[str, Any]) -> bool:
+        return self.locate(self.parse(reference), fields["tokens"]) == fields["entities"]
+
+
+def _find(tokens: list[str], words: list[str], start: int, used: set[int]) -> int | None:
+    n = len(words)
+    for i in range(start, len(tokens) - n + 1):
+        if i not in used and tokens[i:i + n] == words:
+            return i
+    return None
+
+
+TASKS.add("ner", NERTask())
