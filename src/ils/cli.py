@@ -130,6 +130,18 @@ def data_convert(src: Path, dest: Path, to: str = typer.Option("messages", help=
         out.print(f"  dropped {count}: {reason}")
 
 
+@data_app.command("build")
+def data_build(config: Path, output: Path = typer.Option(..., "-o", "--output"),
+               skip_invalid: bool = typer.Option(False, help="drop bad records with their reason")):
+    """Raw task data → instruction dataset folder (templates, dedup, decontamination, splits, report)."""
+    from ils.data.build import build_dataset
+
+    folder = build_dataset(config, output, skip_invalid=skip_invalid)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    out.print(f"wrote {folder}: " + json.dumps(manifest.get("splits", manifest.get("counts", {})))[:400])
+    out.print(f"report: {folder / 'report.md'}")
+
+
 @data_app.command("procedural")
 def data_procedural(output: Path = typer.Option(..., "-o", "--output"),
                     tasks: Optional[str] = typer.Option(None, help="comma-separated; default all"),
@@ -180,6 +192,9 @@ def _print_run(run: Path) -> None:
 
 
 def main() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # library deprecation notes, not for users
     debug = "--debug" in sys.argv
     if debug:
         sys.argv.remove("--debug")

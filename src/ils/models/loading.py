@@ -24,7 +24,9 @@ def load_base(name: str, dtype: Any = None) -> tuple[Any, Any, Path]:
     """Resolve ``name`` to a local folder and load (model, tokenizer, folder)."""
     import torch
     from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # a 1 s load needs no bar; ours show the long work
     folder = resolve(name)
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype or torch.float32)
     return model, load_tokenizer(folder), folder
@@ -34,10 +36,14 @@ def is_run_folder(ref: str | Path) -> bool:
     return (Path(ref) / "ils.json").is_file()
 
 
-def load_any(ref: str, dtype: Any = None) -> tuple[Any, Any, dict]:
-    """A model name or a run folder → (model in eval mode, tokenizer, description)."""
+def load_any(ref: str, dtype: Any = None, merge: bool = True) -> tuple[Any, Any, dict]:
+    """A model name or a run folder → (model in eval mode, tokenizer, description).
+
+    With ``merge`` a LoRA-style adapter is folded into the weights: same outputs, faster generation.
+    """
     if is_run_folder(ref):
-        return load_run(Path(ref), dtype)
+        model, tok, desc = load_run(Path(ref), dtype)
+        return (merged(model) if merge else model), tok, desc
     model, tok, folder = load_base(ref, dtype)
     return model.eval(), tok, {"model": ref, "folder": str(folder)}
 
@@ -56,3 +62,11 @@ def load_run(run: Path, dtype: Any = None) -> tuple[Any, Any, dict]:
     else:
         raise ModelSourceError(f"{run}: run folder has neither adapter/ nor model/ (did training finish?)")
     return model.eval(), tok, {"model": str(run), "base_model": info["base_model"], "run": info}
+
+
+def merged(model: Any) -> Any:
+    """Fold a LoRA-style adapter into the base weights when the method allows it (not prompt tuning)."""
+    try:
+        return model.merge_and_unload()
+    except (AttributeError, ValueError, NotImplementedError, TypeError):
+        return model

@@ -13,6 +13,7 @@ from ils.config import TrainConfig
 from ils.evaluate.runner import evaluate
 from ils.infer.engine import Engine, Sampling
 from ils.io import RunDir, atomic_path, write_json
+from ils.models.loading import merged
 from ils.train.data import read_split
 
 
@@ -38,7 +39,7 @@ def eval_before(cfg: TrainConfig, run: RunDir) -> dict | None:
 def eval_after(cfg: TrainConfig, run: RunDir, model: Any, tok: Any) -> dict | None:
     if cfg.eval is None or cfg.eval.test is None:
         return None
-    engine = Engine(model, tok, cfg.eval.batch_size)
+    engine = Engine(merged(model), tok, cfg.eval.batch_size)  # adapter saved already; merged is faster
     report = evaluate(engine, _test_records(cfg), run.eval / "after", _sampling(cfg), label=str(run.root))
     write_json(run.eval / "comparison.json", compare(run))
     plot_before_after(run)

@@ -235,8 +235,8 @@ def _finish(s: Session, p: Progress) -> None:
     with atomic_path(dest) as tmp:
         s.method.save(s.accelerator.unwrap_model(s.loss_fn).model, s.tok, tmp)
     plot_curves(s.run)
-    eval_after(s.cfg, s.run, s.accelerator.unwrap_model(s.loss_fn).model, s.tok)
     _write_info(s.run, s.cfg, s.model, s.data, status="done", steps=p.step, best_step=p.best_step)
+    eval_after(s.cfg, s.run, s.accelerator.unwrap_model(s.loss_fn).model, s.tok)  # may merge the adapter
 
 
 def _write_info(run: RunDir, cfg: TrainConfig, model: Any, data: TrainData, **extra: Any) -> None:
