@@ -23,18 +23,20 @@ EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 @app.command(context_settings=EXTRA)
-def train(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML config"),
+def train(ctx: typer.Context,
           resume: bool = typer.Option(False, help="continue the run in --output from its last checkpoint")):
-    """Instruction-tune a model (LoRA by default). Any config field is an option: --lr 1e-4 --lora.r 8."""
+    """Instruction-tune a model: ils train [CONFIG.yaml] [--lr 1e-4 --lora.r 8 ...] (LoRA by default)."""
     from ils.config import TrainConfig, load_config, parse_overrides
     from ils.train.loop import train as run_train
 
-    overrides = parse_overrides(ctx.args)
-    cfg = load_config(TrainConfig, config, overrides) if not resume or config else None
-    if resume and cfg is None:
+    args = list(ctx.args)
+    config = Path(args.pop(0)) if args and not args[0].startswith("--") else None
+    overrides = parse_overrides(args)
+    if resume and config is None:
         cfg = TrainConfig(data="", output=overrides.get("output", "runs/run"))
-    run = run_train(cfg, resume=resume)
-    _print_run(run)
+    else:
+        cfg = load_config(TrainConfig, config, overrides)
+    _print_run(run_train(cfg, resume=resume))
 
 
 @app.command()

@@ -50,7 +50,11 @@ class Session:
 
 def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = None) -> Path:
     """Train, write the run folder, return its path. ``on_step(step, metrics)`` runs after each step."""
+    from ils.models.sources import resolve
+
     run = RunDir(cfg.output)
+    if not resume:
+        resolve(cfg.model)  # fail on a bad model name before the run folder exists
     cfg = _start_run(cfg, run, resume)
     s = _build_session(cfg, run)
     progress = _restore(s) if resume else Progress()
@@ -77,12 +81,14 @@ def _start_run(cfg: TrainConfig, run: RunDir, resume: bool) -> TrainConfig:
 
 def _build_session(cfg: TrainConfig, run: RunDir) -> Session:
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     from ils.models.loading import load_base
 
     torch.manual_seed(cfg.seed)
-    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 else "no", cpu=not torch.cuda.is_available())
     base, tok, _ = load_base(cfg.model)
+    AcceleratorState._reset_state()  # a second train() in one process may change mixed precision
+    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 else "no", cpu=not torch.cuda.is_available())
     data = load_train_data(cfg, tok)
     _check_lengths(data, base)
     method = get_method(cfg.method)

@@ -1,0 +1,25 @@
+"""Every shipped config parses into its config model (as litgpt's config-hub test does)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ils.config import TrainConfig, load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("train_*.yaml")), ids=lambda p: p.name)
+def test_train_configs_parse(path):
+    cfg = load_config(TrainConfig, path)
+    assert cfg.method and cfg.data
+
+
+def test_demo_config_matches_the_demo(tmp_path):
+    from ils.demo import demo_config
+
+    shipped = load_config(TrainConfig, CONFIGS / "train_demo.yaml")
+    built = demo_config(Path("demo-out"), 100)
+    assert shipped.model_dump(exclude={"output"}) == built.model_dump(exclude={"output"})
