@@ -159,6 +159,17 @@ def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model
                            max_tokens, fd=fd))
 
 
+@app.command(context_settings=EXTRA)
+def loop(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML LoopConfig")):
+    """Feedback + replay → train → evaluate vs current → promote if not worse. Options: --regression FILE
+    --replay FILE --replay-ratio 1 --tolerance 0.02 --max-steps 50 --db URL --current RUN."""
+    from ils.config import load_config, parse_overrides
+    from ils.loop import LoopConfig, run_loop
+
+    report = run_loop(load_config(LoopConfig, config, parse_overrides(ctx.args)))
+    out.print_json(data=report)
+
+
 @keys_app.command("create")
 def keys_create(name: str, db: Optional[str] = typer.Option(None, help="store URL")):
     """Make an API key; only its sha256 is stored, so copy the printed key now."""
