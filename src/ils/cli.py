@@ -160,7 +160,7 @@ def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model
 
 
 @app.command(context_settings=EXTRA)
-def loop(ctx: typer.Context, config: Optional[Path] = typer.Argument(None, help="YAML LoopConfig")):
+def loop(ctx: typer.Context, config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML LoopConfig")):
     """Feedback + replay → train → evaluate vs current → promote if not worse. Options: --regression FILE
     --replay FILE --replay-ratio 1 --tolerance 0.02 --max-steps 50 --db URL --current RUN."""
     from ils.config import load_config, parse_overrides

@@ -49,11 +49,11 @@ class LoopConfig(Strict):
 def run_loop(cfg: LoopConfig) -> dict:
     """One turn of the loop; returns the version's report (also written to ``<output>/<name>/report.json``)."""
     store = open_store(cfg.db)
+    regression = _read(cfg.regression, "test")
+    data = build_loop_data(store.feedback(), regression, _read(cfg.replay, "train") if cfg.replay else [], cfg)
     current, parent = _current(store, cfg)
     name = f"v{len(store.versions())}"
     out = Path(cfg.output).resolve() / name
-    regression = _read(cfg.regression, "test")
-    data = build_loop_data(store.feedback(), regression, _read(cfg.replay, "train") if cfg.replay else [], cfg)
     _write_data(out / "data", data)
     run = _train(cfg, _tunable_base(current, out), out)
     scores = _score(current, str(run), regression, data["heldout"], cfg, out)
