@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import openai
 import pytest
-
 from conftest import toy_examples
 from serve_helpers import ThreadServer
 
@@ -135,7 +135,7 @@ def test_queue_full_is_429(client, server):
 
 
 def _rss_mb() -> float:
-    for line in open("/proc/self/status"):
+    for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0

@@ -10,7 +10,6 @@ import threading
 import httpx
 import openai
 import pytest
-
 from serve_helpers import subprocess_server
 
 pytest.importorskip("fastapi")

@@ -153,7 +153,8 @@ def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model
           host: str = "127.0.0.1", port: int = 8000, batch_size: int = 16, max_queue: int = 256,
           max_tokens: int = 128, fd: Optional[int] = typer.Option(None, hidden=True)):
     """OpenAI-compatible server with batching, adapters, API keys, feedback and a chat page at /."""
-    from ils.serve.run import ServeOptions, parse_adapters, serve as run_serve
+    from ils.serve.run import ServeOptions, parse_adapters
+    from ils.serve.run import serve as run_serve
 
     run_serve(ServeOptions(model, parse_adapters(adapter), db, api_key, host, port, batch_size, max_queue,
                            max_tokens, fd=fd))

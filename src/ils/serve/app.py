@@ -14,9 +14,10 @@ import json
 import re
 import time
 import uuid
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, StreamingResponse
@@ -147,7 +148,7 @@ async def reload_model(state: ServerState, ref: str | None = None) -> dict:
         old = state.pool
         try:
             new = await asyncio.to_thread(load_pool, ref, old.adapters, old.base_id, old.engine.batch_size)
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001  (any load failure: the old model keeps serving)
             raise APIError(400, f"reload {ref}: {e}", code="reload_failed") from None
         await state.batcher.run_in_worker(lambda: setattr(state.batcher, "pool", new))
         state.version, state.reloads = version or ref, state.reloads + 1

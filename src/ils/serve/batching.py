@@ -11,8 +11,9 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ils.infer.engine import Sampling
 
@@ -98,7 +99,7 @@ class Batcher:
             self.batches += 1
             try:
                 outputs = self.pool.generate(first.adapter, first.kind, items, first.sampling)
-            except Exception as e:  # the error goes to every request of the batch, the worker lives on
+            except Exception as e:  # noqa: BLE001  (the error goes to every request of the batch; the worker lives on)
                 outputs, error = None, e
             with self._lock:
                 self.waiting -= len(items)
@@ -120,7 +121,7 @@ def _raiser(error: Exception) -> Callable[[], Any]:
 def _settle(job: Job, compute: Callable[[], Any]) -> None:
     try:
         value, error = compute(), None
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001  (handed to the waiting request, which re-raises it)
         value, error = None, e
 
     def apply() -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from ils.errors import ILSError
 from ils.infer.engine import Engine, Sampling

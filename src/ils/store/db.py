@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import create_engine, event, func, select
 from sqlalchemy.engine import Engine as Database
@@ -63,13 +64,13 @@ def migrate(db: Database) -> None:
         command.upgrade(cfg, "head")
 
 
-def open_store(url: str | None = None) -> "Store":
+def open_store(url: str | None = None) -> Store:
     url = url or default_url()
     scheme = url.split(":", 1)[0].split("+", 1)[0]
     db = STORES.get(scheme)(url)
     try:
         migrate(db)
-    except Exception as e:  # driver errors: unreachable server, bad credentials, unwritable file
+    except Exception as e:  # noqa: BLE001  driver errors: unreachable server, bad credentials, unwritable file
         raise StoreError(f"{_safe(url)}: cannot open the store: {e.__class__.__name__}: {e}") from None
     return Store(db, url)
 
