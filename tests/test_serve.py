@@ -203,3 +203,10 @@ def test_warns_when_public_without_keys(tiny_llama, tmp_path, capsys):
     app = make_app(ServeOptions(model=str(tiny_llama), db=f"sqlite:///{tmp_path / 's.sqlite'}", host="0.0.0.0"))
     assert "without API keys" in capsys.readouterr().err
     app.state.ils.batcher.close()
+
+
+def test_reload_without_body_serves_the_stores_current_version(server, lora_run):
+    server.state.store.add_version("v7", str(lora_run), "promoted")
+    r = httpx.post(server.url + "/admin/reload", timeout=120)
+    assert r.status_code == 200 and r.json()["version"] == "v7"
+    assert httpx.get(server.url + "/health").json()["version"] == "v7"

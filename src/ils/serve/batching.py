@@ -1,7 +1,8 @@
 """One worker thread drains a queue of requests and groups them into batched engine calls.
 
 Requests that want the same adapter, kind (chat or text) and sampling become one ``generate`` call,
-so 16 concurrent clients cost little more than one. The queue is bounded: past ``max_queue``
+so 16 concurrent clients cost little more than one; the worker waits up to ``window`` seconds
+after the first request of a batch for others to arrive. The queue is bounded: past ``max_queue``
 waiting prompts, ``submit`` raises ``QueueFull`` (the server answers 429). A model swap
 (``ils loop`` promoted a version) is a queue item too, so requests already queued finish first.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from typing import Any
@@ -37,8 +39,8 @@ class Job:
 
 
 class Batcher:
-    def __init__(self, pool: Any, max_queue: int = 256, max_batch: int = 64):
-        self.pool, self.max_queue, self.max_batch = pool, max_queue, max_batch
+    def __init__(self, pool: Any, max_queue: int = 256, max_batch: int = 64, window: float = 0.02):
+        self.pool, self.max_queue, self.max_batch, self.window = pool, max_queue, max_batch, window
         self.queue: queue.Queue[Job | None] = queue.Queue()
         self.waiting = 0
         self.batches = 0
@@ -69,17 +71,22 @@ class Batcher:
 
     def _work(self) -> None:
         while (job := self.queue.get()) is not None:
-            jobs = [job]
-            while len(jobs) < self.max_batch:
-                try:
-                    nxt = self.queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self.queue.put(None)
-                    break
-                jobs.append(nxt)
-            self._run(jobs)
+            self._run(self._collect(job))
+
+    def _collect(self, first: Job) -> list[Job]:
+        """The first job plus whatever arrives within ``window`` seconds (clients of one burst are
+        parsed a few milliseconds apart; without the window the first would run alone)."""
+        jobs, deadline = [first], time.monotonic() + self.window
+        while len(jobs) < self.max_batch:
+            try:
+                nxt = self.queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if nxt is None:
+                self.queue.put(None)
+                break
+            jobs.append(nxt)
+        return jobs
 
     def _run(self, jobs: list[Job]) -> None:
         groups: dict[tuple, list[Job]] = {}

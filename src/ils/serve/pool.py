@@ -85,8 +85,8 @@ def load_pool(ref: str, adapters: dict[str, str] | None = None, base_id: str | N
 
 def _rename_adapter(model: Any, folder: Path) -> Any:
     model.load_adapter(str(folder), adapter_name=RUN_ADAPTER)
-    model.delete_adapter("default")
     model.set_adapter(RUN_ADAPTER)
+    model.delete_adapter("default")
     return model
 
 
