@@ -17,6 +17,8 @@ app = typer.Typer(help="ILS: turn data into instructions, tune models on them, r
                   no_args_is_help=True, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Instruction data: validate, convert, generate.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+keys_app = typer.Typer(help="API keys for ils serve.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -155,6 +157,40 @@ def data_procedural(output: Path = typer.Option(..., "-o", "--output"),
     folder = build_dataset(output, names, n=n, seed=seed)
     manifest = json.loads((folder / "manifest.json").read_text())
     out.print(f"wrote {folder}: " + ", ".join(f"{k} {v['total']}" for k, v in manifest["counts"].items()))
+
+
+@app.command()
+def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model or run folder (default: the store's current version, else default)"),
+          adapter: list[str] = typer.Option([], help="NAME=RUN_DIR: serve a LoRA run as model NAME (repeatable)"),
+          db: Optional[str] = typer.Option(None, help="store URL (default: sqlite under ILS_HOME)"),
+          api_key: list[str] = typer.Option([], envvar="ILS_API_KEY", help="accepted API key (repeatable)"),
+          host: str = "127.0.0.1", port: int = 8000, batch_size: int = 16, max_queue: int = 256,
+          max_tokens: int = 128, fd: Optional[int] = typer.Option(None, hidden=True)):
+    """OpenAI-compatible server with batching, adapters, API keys, feedback and a chat page at /."""
+    from ils.serve.run import ServeOptions, parse_adapters
+    from ils.serve.run import serve as run_serve
+
+    run_serve(ServeOptions(model, parse_adapters(adapter), db, api_key, host, port, batch_size, max_queue,
+                           max_tokens, fd=fd))
+
+
+@app.command(context_settings=EXTRA)
+def loop(ctx: typer.Context, config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML LoopConfig")):
+    """Feedback + replay → train → evaluate vs current → promote if not worse. Options: --regression FILE
+    --replay FILE --replay-ratio 1 --tolerance 0.02 --max-steps 50 --db URL --current RUN."""
+    from ils.config import load_config, parse_overrides
+    from ils.loop import LoopConfig, run_loop
+
+    report = run_loop(load_config(LoopConfig, config, parse_overrides(ctx.args)))
+    out.print_json(data=report)
+
+
+@keys_app.command("create")
+def keys_create(name: str, db: Optional[str] = typer.Option(None, help="store URL")):
+    """Make an API key; only its sha256 is stored, so copy the printed key now."""
+    from ils.store import open_store
+
+    print(open_store(db).create_api_key(name))
 
 
 def _report_table(reports: dict) -> Table:

@@ -1,0 +1,224 @@
+"""The continual loop (``ils loop``): feedback + replay → data → train → evaluate → gate → promote.
+
+Accepted answers (rating > 0) and corrections from the store become training examples; they are
+deduplicated (the newest answer to a prompt wins) and decontaminated against the fixed regression set
+(same prompt, or a shared 8-word run), then mixed with a replay sample of earlier training data so the
+new version does not forget what the old one knew. The new version is tuned from the current one (a
+LoRA run is merged into its base first), both are scored on the regression set and on held-out
+feedback, and the new one is promoted only if regression drops by at most ``tolerance`` and the
+feedback score improves. Every version and its scores is a row in the store; a running server picks
+the promoted one up on ``POST /admin/reload`` or SIGHUP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from ils.config import LoraOptions, Strict, TrainConfig
+from ils.errors import ILSError
+from ils.io import RunDir, write_json
+from ils.records import Example, write_examples
+from ils.store import open_store
+from ils.store.db import Store
+
+
+class LoopConfig(Strict):
+    regression: str = Field(..., description="fixed regression set: a file or a dataset folder (test split)")
+    replay: str | None = Field(None, description="earlier training data: a file or a dataset folder (train split)")
+    replay_ratio: float = Field(1.0, ge=0, description="replay examples per new feedback example")
+    heldout: float = Field(0.25, gt=0, lt=1, description="share of feedback examples kept for the feedback score")
+    tolerance: float = Field(0.02, ge=0, description="allowed drop of the regression score")
+    current: str | None = Field(None, description="current model or run (default: the store's current version)")
+    db: str | None = Field(None, description="store URL (default: sqlite under ILS_HOME)")
+    output: str = Field("loop-runs", description="folder for the versions' data, runs and reports")
+    max_steps: int = 50
+    lr: float = 5e-4
+    batch_size: int = 8
+    lora: LoraOptions = LoraOptions(r=8, alpha=16, dropout=0.0)
+    bf16: bool = True
+    max_new_tokens: int = 32
+    seed: int = 0
+
+
+def run_loop(cfg: LoopConfig) -> dict:
+    """One turn of the loop; returns the version's report (also written to ``<output>/<name>/report.json``)."""
+    store = open_store(cfg.db)
+    regression = _read(cfg.regression, "test")
+    data = build_loop_data(store.feedback(), regression, _read(cfg.replay, "train") if cfg.replay else [], cfg)
+    current, parent = _current(store, cfg)
+    name = f"v{len(store.versions())}"
+    out = Path(cfg.output).resolve() / name
+    _write_data(out / "data", data)
+    run = _train(cfg, _tunable_base(current, out), out)
+    scores = _score(current, str(run), regression, data["heldout"], cfg, out)
+    status = "promoted" if gate(scores, cfg.tolerance) else "rejected"
+    store.add_version(name, str(run), status, parent=parent, scores=scores)
+    report = {"version": name, "status": status, "parent": parent, "run": str(run), "scores": scores,
+              "data": data["manifest"]}
+    write_json(out / "report.json", report)
+    return report
+
+
+def gate(scores: dict, tolerance: float) -> bool:
+    reg, fb = scores["regression"], scores["feedback"]
+    return reg["new"] >= reg["current"] - tolerance and fb["new"] > fb["current"]
+
+
+def _current(store: Store, cfg: LoopConfig) -> tuple[str, str]:
+    row = store.current_version()
+    if cfg.current is not None or row is None:
+        ref = cfg.current or "default"
+        name = f"v{len(store.versions())}-base"
+        store.add_version(name, ref, "base")
+        return ref, name
+    return row.run_dir, row.name
+
+
+def _read(path: str, split: str) -> list[Example]:
+    from ils.train.data import read_split
+
+    return read_split(path, split)
+
+
+# --- feedback → examples -------------------------------------------------------------------------
+
+
+def feedback_examples(rows: list[dict]) -> tuple[list[Example], dict[str, int]]:
+    """Accepted answers and corrections as examples; the newest answer to a prompt wins."""
+    drops: dict[str, int] = {}
+    by_prompt: dict[str, Example] = {}
+    for row in rows:
+        target = row["correction"] or (row["output"] if row["rating"] > 0 else None)
+        reason = _unusable(row, target)
+        if reason:
+            drops[reason] = drops.get(reason, 0) + 1
+            continue
+        ex = Example(messages=[*row["prompt"], {"role": "assistant", "content": target}],
+                     id=f"feedback-{row['id']}", source=f"feedback:{row['id']}", meta={"rating": row["rating"]})
+        key = _norm(_prompt_text(ex))
+        if key in by_prompt:
+            drops["duplicate prompt (newer feedback kept)"] = drops.get("duplicate prompt (newer feedback kept)", 0) + 1
+        by_prompt[key] = ex
+    return list(by_prompt.values()), drops
+
+
+def _unusable(row: dict, target: str | None) -> str | None:
+    if row["kind"] != "chat":
+        return "text completion (not an instruction)"
+    if not target or not target.strip():
+        return "not accepted and no correction"
+    return None
+
+
+def _prompt_text(ex: Example) -> str:
+    return "\n".join(m["content"] for m in ex.prompt_messages)
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"\w+", text.lower()))
+
+
+def _ngrams(text: str, n: int = 8) -> set[tuple[str, ...]]:
+    words = _norm(text).split()
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def decontaminate(examples: list[Example], against: list[Example]) -> tuple[list[Example], int]:
+    """Drop examples whose prompt equals a regression prompt or shares an 8-word run with one."""
+    prompts = {_norm(_prompt_text(ex)) for ex in against} | {_norm(ex.instruction) for ex in against}
+    grams = set().union(*(_ngrams(_prompt_text(ex)) for ex in against)) if against else set()
+    kept = [ex for ex in examples if _norm(_prompt_text(ex)) not in prompts and _norm(ex.instruction) not in prompts
+            and not (_ngrams(_prompt_text(ex)) & grams)]
+    return kept, len(examples) - len(kept)
+
+
+def build_loop_data(rows: list[dict], regression: list[Example], replay: list[Example], cfg: LoopConfig) -> dict:
+    examples, drops = feedback_examples(rows)
+    examples, contaminated = decontaminate(examples, regression)
+    if contaminated:
+        drops["in the regression set"] = contaminated
+    if len(examples) < 2:
+        raise ILSError(f"ils loop: {len(examples)} usable feedback examples (need 2: one to train, one held out); "
+                       f"dropped: {drops or 'none'}")
+    train, heldout = _split(examples, cfg.heldout)
+    replay, _ = decontaminate(replay, regression)
+    rng = random.Random(cfg.seed)
+    sample = rng.sample(replay, min(len(replay), round(cfg.replay_ratio * len(train))))
+    mixed = train + sample
+    rng.shuffle(mixed)
+    manifest = {"feedback_rows": len(rows), "train_feedback": len(train), "heldout_feedback": len(heldout),
+                "replay": len(sample), "replay_pool": len(replay), "dropped": drops}
+    return {"train": mixed, "heldout": heldout, "manifest": manifest}
+
+
+def _split(examples: list[Example], share: float) -> tuple[list[Example], list[Example]]:
+    """Stable split by id hash, so a feedback row stays on the same side as more feedback arrives."""
+    ranked = sorted(examples, key=lambda ex: hashlib.sha256(ex.id.encode()).hexdigest())
+    k = min(len(ranked) - 1, max(1, round(share * len(ranked))))
+    return ranked[k:], ranked[:k]
+
+
+def _write_data(folder: Path, data: dict) -> None:
+    write_examples(folder / "train.jsonl", data["train"])
+    write_examples(folder / "heldout.jsonl", data["heldout"])
+    write_json(folder / "manifest.json", data["manifest"])
+
+
+# --- train from the current version, evaluate both ----------------------------------------------
+
+
+def _tunable_base(current: str, out: Path) -> str:
+    """A plain model folder to put the new LoRA on: a LoRA run is merged into its base first."""
+    run = RunDir(current)
+    if not run.is_run():
+        return current
+    if (run.model / "config.json").is_file():
+        return str(run.model.resolve())
+    merged = out / "base"
+    if not (merged / "config.json").is_file():
+        _merge(current, merged)
+    return str(merged)
+
+
+def _merge(run: str, dest: Path) -> None:
+    from ils.io import atomic_path
+    from ils.models.loading import load_run
+
+    model, tok, _ = load_run(Path(run))
+    with atomic_path(dest) as tmp:
+        model.merge_and_unload().save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+
+
+def _train(cfg: LoopConfig, base: str, out: Path) -> Path:
+    from ils.train.loop import train
+
+    run = out / "run"
+    if RunDir(run).is_run():
+        return run
+    tc = TrainConfig(model=base, data=str(out / "data"), output=str(run), method="lora", lora=cfg.lora,
+                     max_steps=cfg.max_steps, batch_size=cfg.batch_size, lr=cfg.lr, bf16=cfg.bf16,
+                     warmup_steps=min(10, cfg.max_steps // 10), eval_every=0, save_every=0, seed=cfg.seed)
+    return train(tc)
+
+
+def _score(current: str, new: str, regression: list[Example], heldout: list[Example], cfg: LoopConfig,
+           out: Path) -> dict[str, Any]:
+    from ils.evaluate.runner import evaluate
+    from ils.infer.engine import Engine, Sampling
+
+    scores: dict[str, Any] = {"regression": {}, "feedback": {}}
+    for label, ref in (("current", current), ("new", new)):
+        engine = Engine.load(ref)
+        for part, examples in (("regression", regression), ("feedback", heldout)):
+            report = evaluate(engine, examples, out / "eval" / f"{label}-{part}", Sampling(cfg.max_new_tokens),
+                              label=ref, progress=False)
+            scores[part][label] = report["overall"]["score"]
+        del engine
+    return scores

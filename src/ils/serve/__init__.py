@@ -1,0 +1,1 @@
+"""The OpenAI-compatible server (``ils serve``): FastAPI app, request batching, API keys, chat page."""

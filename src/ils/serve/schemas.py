@@ -1,0 +1,56 @@
+"""Request bodies of the OpenAI routes we serve (unknown fields are accepted and ignored, like OpenAI's)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+
+class Message(BaseModel):
+    role: Literal["system", "user", "assistant", "developer"]
+    content: str | list[dict[str, Any]]
+
+    def as_dict(self) -> dict:
+        text = self.content if isinstance(self.content, str) else \
+            "".join(p.get("text", "") for p in self.content if p.get("type") == "text")
+        return {"role": "system" if self.role == "developer" else self.role, "content": text}
+
+
+class SamplingFields(BaseModel):
+    model: str
+    temperature: float = Field(1.0, ge=0, le=2)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    n: int = Field(1, ge=1, le=16)
+    stream: bool = False
+
+    @field_validator("stop")
+    @classmethod
+    def _stops(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) > 4:
+            raise ValueError("at most 4 stop sequences")
+        return v
+
+
+class ChatRequest(SamplingFields):
+    messages: list[Message] = Field(min_length=1)
+
+
+class CompletionRequest(SamplingFields):
+    prompt: str | list[str]
+    temperature: float = Field(1.0, ge=0, le=2)
+
+
+class FeedbackRequest(BaseModel):
+    completion_id: str = Field(min_length=1, max_length=64)
+    rating: int = Field(ge=-1, le=1, description="-1 bad, 0 neutral, 1 good")
+    correction: str | None = Field(None, max_length=100_000)
+    comment: str | None = Field(None, max_length=10_000)
+
+
+class ReloadRequest(BaseModel):
+    model: str | None = Field(None, description="run folder or model name; default: the store's current version")
