@@ -39,9 +39,18 @@ class SST2(Task):
 def read_tsv(path: Path, limit: int | None = None) -> list[Example]:
     with open(path, encoding="utf-8") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    out = [Example.from_alpaca(PROMPT.format(r["sentence"].strip()), "", LABELS[int(r["label"])], task="bench_sst2",
-                               answer=LABELS[int(r["label"])], id=f"{path.stem}-{i}", source=f"{path}:{i + 2}")
-           for i, r in enumerate(rows)]
+    out = [
+        Example.from_alpaca(
+            PROMPT.format(r["sentence"].strip()),
+            "",
+            LABELS[int(r["label"])],
+            task="bench_sst2",
+            answer=LABELS[int(r["label"])],
+            id=f"{path.stem}-{i}",
+            source=f"{path}:{i + 2}",
+        )
+        for i, r in enumerate(rows)
+    ]
     return out[:limit] if limit else out
 
 
@@ -50,8 +59,17 @@ def tune(train: list[Example], out: Path, steps: int) -> Path:
     from ils.train.loop import train as run_train
 
     write_examples(out / "data" / "train.jsonl", train)
-    cfg = TrainConfig(model="default", data=str(out / "data"), output=str(out / "run"), max_steps=steps,
-                      batch_size=8, lr=2e-4, eval_every=0, save_every=0, seed=0)
+    cfg = TrainConfig(
+        model="default",
+        data=str(out / "data"),
+        output=str(out / "run"),
+        max_steps=steps,
+        batch_size=8,
+        lr=2e-4,
+        eval_every=0,
+        save_every=0,
+        seed=0,
+    )
     return run_train(cfg)
 
 
@@ -69,8 +87,16 @@ def main() -> None:
     if args.train_steps:
         pool = random.Random(0).sample(train, args.train_steps * 8)
         modes.append(str(tune(pool, args.output, args.train_steps)))
-    evaluate_modes(dev, modes, args.output / "eval", "default", train, Sampling(max_new_tokens=8),
-                   batch_size=args.batch_size, sources={"test": DATA / "dev.tsv"})
+    evaluate_modes(
+        dev,
+        modes,
+        args.output / "eval",
+        "default",
+        train,
+        Sampling(max_new_tokens=8),
+        batch_size=args.batch_size,
+        sources={"test": DATA / "dev.tsv"},
+    )
     print((args.output / "eval" / "report.json").read_text()[:3000])
 
 

@@ -29,12 +29,21 @@ def _register():
 
 
 def rec(text: str, label: str, i: int = 0) -> Example:
-    return Example.from_alpaca(f"Polarity of: {text}", "", label, task="test_polarity", answer=label, id=f"r{i}")
+    return Example.from_alpaca(
+        f"Polarity of: {text}", "", label, task="test_polarity", answer=label, id=f"r{i}"
+    )
 
 
-TRAIN = [rec(t, lab, i) for i, (t, lab) in enumerate(
-    [("good fun", "pos"), ("bad plot", "neg"), ("great cast", "pos"), ("boring", "neg"), ("good", "pos")])]
-TEST = [rec(t, lab, 10 + i) for i, (t, lab) in enumerate([("good story", "pos"), ("bad acting", "neg"), ("fine", "pos")])]
+TRAIN = [
+    rec(t, lab, i)
+    for i, (t, lab) in enumerate(
+        [("good fun", "pos"), ("bad plot", "neg"), ("great cast", "pos"), ("boring", "neg"), ("good", "pos")]
+    )
+]
+TEST = [
+    rec(t, lab, 10 + i)
+    for i, (t, lab) in enumerate([("good story", "pos"), ("bad acting", "neg"), ("fine", "pos")])
+]
 
 
 def test_parse_mode_specs():
@@ -57,7 +66,7 @@ def test_few_shot_selection_is_seeded_and_similarity_ranks():
 
 
 def test_fit_chat_drops_exemplars_until_the_prompt_fits():
-    count = lambda chat: sum(len(m["content"]) for m in chat)  # noqa: E731
+    count = lambda chat: sum(len(m["content"]) for m in chat)
     full = count(few_shot_chat(TRAIN[:3], TEST[0]))
     chat, kept = fit_chat(TRAIN[:3], TEST[0], count, full - 1)
     assert kept == 2 and chat[0]["content"] == TRAIN[1].instruction
@@ -69,8 +78,9 @@ def evaluated(tiny_llama, tmp_path_factory):
     _register()
     out = tmp_path_factory.mktemp("evalout")
     specs = ["zero-shot", "few-shot:2", "few-shot:2:similar", str(tiny_llama)]
-    report = evaluate_modes(TEST, specs, out, str(tiny_llama), TRAIN, Sampling(max_new_tokens=3),
-                            batch_size=4, progress=False)
+    report = evaluate_modes(
+        TEST, specs, out, str(tiny_llama), TRAIN, Sampling(max_new_tokens=3), batch_size=4, progress=False
+    )
     return out, report
 
 
@@ -118,7 +128,14 @@ def test_bad_inputs_are_clear_errors(tiny_llama, tmp_path):
     with pytest.raises(EvalError, match="k=9 is larger than the train split"):
         evaluate_modes(TEST, ["few-shot:9"], tmp_path / "o2", str(tiny_llama), TRAIN, **kw)
     with pytest.raises(EvalError, match="label spaces differ"):
-        evaluate_modes(TEST, ["few-shot:1"], tmp_path / "o3", str(tiny_llama), [t for t in TRAIN if t.answer == "pos"], **kw)
+        evaluate_modes(
+            TEST,
+            ["few-shot:1"],
+            tmp_path / "o3",
+            str(tiny_llama),
+            [t for t in TRAIN if t.answer == "pos"],
+            **kw,
+        )
     with pytest.raises(EvalError, match="not one of"):
         evaluate_modes([rec("x", "meh")], ["zero-shot"], tmp_path / "o4", str(tiny_llama), **kw)
     nameless = Example.from_alpaca("hi", "", "x", task="no_such_task")
@@ -137,8 +154,21 @@ def test_cli_eval_and_compare(tiny_llama, tmp_path):
     data = tmp_path / "data"
     write_examples(data / "train.jsonl", TRAIN)
     write_examples(data / "test.jsonl", TEST)
-    res = CliRunner().invoke(app, ["eval", str(data), "-m", str(tiny_llama), "--compare", "zero-shot,few-shot:1",
-                                   "-o", str(tmp_path / "e"), "--max-new-tokens", "2"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            str(data),
+            "-m",
+            str(tiny_llama),
+            "--compare",
+            "zero-shot,few-shot:1",
+            "-o",
+            str(tmp_path / "e"),
+            "--max-new-tokens",
+            "2",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "few-shot:1" in res.output and (tmp_path / "e" / "report.html").is_file()
     res = CliRunner().invoke(app, ["compare", str(tmp_path / "e"), str(tmp_path / "e")])

@@ -48,15 +48,19 @@ def test_batched_option_logprobs_equal_manual(engine):
 def test_runner_reports_parsing_and_likelihood_with_unparseable_counts(engine, tmp_path):
     texts = ["a great film", "dull and long", "fine", "awful"]
     gold = ["positive", "negative", "positive", "negative"]
-    test = [Example.from_alpaca(f"Sentiment of: {t}", "", g, task="test_sentiment", answer=g) for t, g in zip(texts, gold)]
+    test = [
+        Example.from_alpaca(f"Sentiment of: {t}", "", g, task="test_sentiment", answer=g)
+        for t, g in zip(texts, gold)
+    ]
     report = evaluate(engine, test, tmp_path, Sampling(max_new_tokens=4), progress=False)
     r = report["tasks"]["test_sentiment"]
     assert r["n"] == 4 and 0 <= r["unparseable"] <= 4
     assert r["score"] == r["accuracy"]  # parsed accuracy is the headline
     assert report["overall"]["likelihood"]["n"] == 4
     # likelihood picks the option with the larger manual log-prob
-    from ils.models.chat import render_prompt
     import json
+
+    from ils.models.chat import render_prompt
 
     rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     for ex, row in zip(test, rows):

@@ -14,7 +14,16 @@ from ils.evaluate.metrics.squad import normalize_answer
 
 def test_registry_lists_every_family():
     names = set(load_builtins().names()) if hasattr(load_builtins(), "names") else set(load_builtins())
-    assert {"exact_match", "accuracy", "classification", "entity_f1", "squad", "rouge", "bleu", "pass_at_k"} <= names
+    assert {
+        "exact_match",
+        "accuracy",
+        "classification",
+        "entity_f1",
+        "squad",
+        "rouge",
+        "bleu",
+        "pass_at_k",
+    } <= names
 
 
 def test_classification_counts_unparseable_as_wrong_and_in_its_own_column():
@@ -53,8 +62,9 @@ def test_entities_text_spans_are_a_multiset():
 
 def test_squad_official_normalisation_and_max_over_golds():
     assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
-    r = get_metric("squad")(["the Eiffel Tower", "in Paris France", None],
-                            [["Eiffel Tower", "tower"], {"text": ["Paris"]}, "x"])
+    r = get_metric("squad")(
+        ["the Eiffel Tower", "in Paris France", None], [["Eiffel Tower", "tower"], {"text": ["Paris"]}, "x"]
+    )
     assert r["exact_match"] == pytest.approx(1 / 3)
     # second: pred tokens [in, paris, france], gold [paris] -> P=1/3 R=1 F1=0.5
     assert r["f1"] == pytest.approx((1 + 0.5 + 0) / 3)
@@ -62,7 +72,11 @@ def test_squad_official_normalisation_and_max_over_golds():
 
 def test_rouge_identical_and_disjoint():
     r = get_metric("rouge")(["the cat sat on the mat", "dogs bark"], ["the cat sat on the mat", "birds sing"])
-    assert r["rouge1"] == pytest.approx(0.5) and r["rougeL"] == pytest.approx(0.5) and r["rouge2"] == pytest.approx(0.5)
+    assert (
+        r["rouge1"] == pytest.approx(0.5)
+        and r["rougeL"] == pytest.approx(0.5)
+        and r["rouge2"] == pytest.approx(0.5)
+    )
 
 
 def test_bleu_and_chrf_perfect_and_multi_reference():

@@ -32,6 +32,8 @@ def test_infinite_loop_is_stopped():
 
 
 def test_runs_in_an_empty_temp_dir_with_an_empty_environment():
-    code = "import os\nassert sorted(os.listdir('.')) == ['candidate.py', 'launch.py'], os.listdir('.')\n" \
-           "assert 'HOME' not in os.environ and 'PATH' not in os.environ, dict(os.environ)"
+    code = (
+        "import os\nassert sorted(os.listdir('.')) == ['candidate.py', 'launch.py'], os.listdir('.')\n"
+        "assert 'HOME' not in os.environ and 'PATH' not in os.environ, dict(os.environ)"
+    )
     assert run_code(code).passed, run_code(code).stderr

@@ -8,8 +8,8 @@ becomes one column, named ``report-folder/mode``.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ils.errors import EvalError
 
@@ -43,10 +43,21 @@ def compare_reports(paths: Sequence[str | Path]) -> dict:
         for kind in ("parsed", "likelihood"):
             values = [_value(rep, task, kind) for rep in columns.values()]
             if any(v is not None for v in values):
-                metric = next(rep["tasks"][task]["metric"] for rep in columns.values() if task in rep["tasks"])
-                rows.append({"task": task, "metric": metric, "kind": kind, "values": values,
-                             "unparseable": [rep["tasks"].get(task, {}).get("unparseable") for rep in columns.values()],
-                             "deltas": [None if v is None or values[0] is None else v - values[0] for v in values]})
+                metric = next(
+                    rep["tasks"][task]["metric"] for rep in columns.values() if task in rep["tasks"]
+                )
+                rows.append(
+                    {
+                        "task": task,
+                        "metric": metric,
+                        "kind": kind,
+                        "values": values,
+                        "unparseable": [
+                            rep["tasks"].get(task, {}).get("unparseable") for rep in columns.values()
+                        ],
+                        "deltas": [None if v is None or values[0] is None else v - values[0] for v in values],
+                    }
+                )
     return {"columns": list(columns), "rows": rows}
 
 

@@ -9,7 +9,8 @@ each query kept is reported. No parameters change: this is prompt learning.
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ils.errors import EvalError
 from ils.records import Example
@@ -20,7 +21,9 @@ STRATEGIES = ("random", "similar")
 class FewShot:
     def __init__(self, pool: Sequence[Example], k: int, strategy: str = "random", seed: int = 0):
         if strategy not in STRATEGIES:
-            raise EvalError(f"few-shot selection {strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}")
+            raise EvalError(
+                f"few-shot selection {strategy!r} is unknown; choose one of {', '.join(STRATEGIES)}"
+            )
         if k > len(pool):
             raise EvalError(f"few-shot k={k} is larger than the train split ({len(pool)} records)")
         self.pool, self.k, self.strategy, self.seed = list(pool), k, strategy, seed
@@ -42,8 +45,10 @@ class FewShot:
         from sklearn.metrics.pairwise import linear_kernel
 
         vec = TfidfVectorizer().fit([ex.instruction for ex in self.pool])
-        sims = linear_kernel(vec.transform([q.instruction for q in queries]), vec.transform(
-            [ex.instruction for ex in self.pool]))
+        sims = linear_kernel(
+            vec.transform([q.instruction for q in queries]),
+            vec.transform([ex.instruction for ex in self.pool]),
+        )
         out = []
         for q, row in zip(queries, sims):
             ranked = [i for i in row.argsort()[::-1] if self.pool[i].instruction != q.instruction][: self.k]
@@ -56,7 +61,7 @@ def few_shot_chat(exemplars: Sequence[Example], query: Example) -> list[dict]:
     msgs = query.prompt_messages
     system = [m for m in msgs[:1] if m["role"] == "system"]
     turns = [t for ex in exemplars for t in _exchange(ex)]
-    return system + turns + msgs[len(system):]
+    return system + turns + msgs[len(system) :]
 
 
 def _exchange(ex: Example) -> list[dict]:
@@ -64,8 +69,9 @@ def _exchange(ex: Example) -> list[dict]:
     return user + [{"role": "assistant", "content": ex.response}]
 
 
-def fit_chat(exemplars: list[Example], query: Example, n_tokens: Callable[[list[dict]], int],
-             budget: int) -> tuple[list[dict], int]:
+def fit_chat(
+    exemplars: list[Example], query: Example, n_tokens: Callable[[list[dict]], int], budget: int
+) -> tuple[list[dict], int]:
     """The few-shot chat with as many exemplars as fit ``budget`` tokens (dropping the first ones)."""
     shots = list(exemplars)
     chat = few_shot_chat(shots, query)

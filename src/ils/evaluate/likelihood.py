@@ -10,9 +10,9 @@ by parsing generated text, 0.740 by likelihood), and a tuned model has to beat t
 
 from __future__ import annotations
 
-from typing import Any, Sequence
-
 import inspect
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from transformers import LlamaForCausalLM
@@ -20,7 +20,9 @@ from transformers import LlamaForCausalLM
 # transformers 5.x renames the forward argument ``past_key_values`` to ``cache``; use whichever exists.
 _PARAMS = inspect.signature(LlamaForCausalLM.forward).parameters
 _CACHE_KW = "cache" if "cache" in _PARAMS else "past_key_values"
-_LAST_ONLY = {"logits_to_keep": 1} if "logits_to_keep" in _PARAMS else {}  # the prompt pass needs one position
+_LAST_ONLY = (
+    {"logits_to_keep": 1} if "logits_to_keep" in _PARAMS else {}
+)  # the prompt pass needs one position
 
 
 def _left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -35,8 +37,13 @@ def _batch(model: Any, pad: int, ctxs: list[list[int]], conts: list[list[list[in
     """One prompt pass for the batch (left padded), then every option continues from a copy of its cache."""
     n_opt = max(len(c) for c in conts)
     ids, mask = _left_pad(ctxs, pad)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0), use_cache=True,
-                **_LAST_ONLY)
+    out = model(
+        input_ids=ids,
+        attention_mask=mask,
+        position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+        use_cache=True,
+        **_LAST_ONLY,
+    )
     first = torch.log_softmax(out.logits[:, -1].float(), -1).repeat_interleave(n_opt, 0)
     flat = [opts[j] if j < len(opts) else [pad] for opts in conts for j in range(n_opt)]
     scores = [float(first[r, o[0]]) for r, o in enumerate(flat)]
@@ -46,31 +53,37 @@ def _batch(model: Any, pad: int, ctxs: list[list[int]], conts: list[list[list[in
         cache.batch_repeat_interleave(n_opt)
         rest = _continue(model, pad, cache, mask.repeat_interleave(n_opt, 0), flat, longest)
         scores = [s + r for s, r in zip(scores, rest)]
-    return [scores[b * n_opt: b * n_opt + len(opts)] for b, opts in enumerate(conts)]
+    return [scores[b * n_opt : b * n_opt + len(opts)] for b, opts in enumerate(conts)]
 
 
-def _continue(model: Any, pad: int, cache: Any, mask: torch.Tensor, flat: list[list[int]], longest: int) -> list[float]:
+def _continue(
+    model: Any, pad: int, cache: Any, mask: torch.Tensor, flat: list[list[int]], longest: int
+) -> list[float]:
     """Log-probability of option tokens 2..n, fed after the cached prompt (right padded)."""
     inp = torch.tensor([o[:-1] + [pad] * (longest - len(o)) for o in flat])
     cont_mask = torch.tensor([[1] * (len(o) - 1) + [0] * (longest - len(o)) for o in flat])
     pos = mask.sum(-1, keepdim=True) + torch.arange(longest - 1)[None]
-    logits = model(input_ids=inp, attention_mask=torch.cat([mask, cont_mask], 1), position_ids=pos,
-                   **{_CACHE_KW: cache}).logits
+    logits = model(
+        input_ids=inp, attention_mask=torch.cat([mask, cont_mask], 1), position_ids=pos, **{_CACHE_KW: cache}
+    ).logits
     lp = torch.log_softmax(logits.float(), -1)
     return [sum(float(lp[r, t, o[t + 1]]) for t in range(len(o) - 1)) for r, o in enumerate(flat)]
 
 
-def option_logprobs(model: Any, tok: Any, prompts: Sequence[str], options: Sequence[Sequence[str]],
-                    batch_size: int = 16) -> list[list[float]]:
+def option_logprobs(
+    model: Any, tok: Any, prompts: Sequence[str], options: Sequence[Sequence[str]], batch_size: int = 16
+) -> list[list[float]]:
     """For each prompt, the summed log-probability of each of its options (batches sorted by length)."""
-    enc = lambda t: tok(t, add_special_tokens=False).input_ids  # noqa: E731
+    enc = lambda t: tok(t, add_special_tokens=False).input_ids
     ctxs = [enc(p) for p in prompts]
     conts = [[enc(o) for o in opts] for opts in options]
     order = sorted(range(len(ctxs)), key=lambda i: -len(ctxs[i]))
     out: list[list[float]] = [[] for _ in ctxs]
     for i in range(0, len(order), batch_size):
-        idx = order[i:i + batch_size]
-        for j, s in zip(idx, _batch(model, tok.pad_token_id, [ctxs[j] for j in idx], [conts[j] for j in idx])):
+        idx = order[i : i + batch_size]
+        for j, s in zip(
+            idx, _batch(model, tok.pad_token_id, [ctxs[j] for j in idx], [conts[j] for j in idx])
+        ):
             out[j] = s
     return out
 

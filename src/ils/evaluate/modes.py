@@ -7,9 +7,10 @@ Prompt-learning modes use the base model ``model``; exemplars come from ``train`
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ils.errors import EvalError
 from ils.evaluate.fewshot import FewShot
@@ -39,7 +40,9 @@ def parse_mode(spec: str, model: str = "default") -> Mode:
         except ValueError:
             raise EvalError(f"mode {spec!r}: k must be an integer, as in few-shot:4") from None
         select = parts[2] if len(parts) > 2 else "random"
-        return Mode(f"few-shot:{k}" + (f":{select}" if select != "random" else ""), "few-shot", model, k, select)
+        return Mode(
+            f"few-shot:{k}" + (f":{select}" if select != "random" else ""), "few-shot", model, k, select
+        )
     return Mode(spec, "tuned", _check_model_ref(spec))
 
 
@@ -58,8 +61,10 @@ def check_label_spaces(test: Sequence[Example], train: Sequence[Example] | None)
         for ex in records:
             task = task_of(ex)
             if task.options and gold_of(ex, task) not in task.option_answers():
-                raise EvalError(f"{ex.source or ex.id or split}: answer: {gold_of(ex, task)!r} is not one of "
-                                f"task {task.name!r}'s labels {task.option_answers()} ({split} split)")
+                raise EvalError(
+                    f"{ex.source or ex.id or split}: answer: {gold_of(ex, task)!r} is not one of "
+                    f"task {task.name!r}'s labels {task.option_answers()} ({split} split)"
+                )
     if train:
         _same_labels(test, train)
 
@@ -78,8 +83,10 @@ def _same_labels(test: Sequence[Example], train: Sequence[Example]) -> None:
     for name, labels in _labels(test).items():
         missing = labels - seen.get(name, set())
         if missing:
-            raise EvalError(f"label spaces differ for task {name!r}: test has {sorted(missing)} that the train "
-                            f"split never has (train: {sorted(seen.get(name, set()))})")
+            raise EvalError(
+                f"label spaces differ for task {name!r}: test has {sorted(missing)} that the train "
+                f"split never has (train: {sorted(seen.get(name, set()))})"
+            )
 
 
 class Engines:
@@ -107,22 +114,41 @@ def model_fingerprint(ref: str) -> str:
     return fingerprint(weights[0]) if len(weights) == 1 else fingerprint(folder)
 
 
-def run_mode(mode: Mode, test: list[Example], train: list[Example] | None, engines: Engines,
-             out_dir: Path, sampling: Sampling, seed: int = 0, progress: bool = True, strict: bool = True) -> dict:
+def run_mode(
+    mode: Mode,
+    test: list[Example],
+    train: list[Example] | None,
+    engines: Engines,
+    out_dir: Path,
+    sampling: Sampling,
+    seed: int = 0,
+    progress: bool = True,
+    strict: bool = True,
+) -> dict:
     shots = None
     if mode.kind == "few-shot":
         if not train:
             raise EvalError(f"mode {mode.name}: few-shot needs a train split (--train, or a dataset folder)")
         shots = FewShot(train, mode.k, mode.select, seed).exemplars(test)
-    report = evaluate(engines.get(mode.model), test, out_dir, sampling, mode.name, progress,
-                      shots=shots, strict=strict)
+    report = evaluate(
+        engines.get(mode.model), test, out_dir, sampling, mode.name, progress, shots=shots, strict=strict
+    )
     return report
 
 
-def evaluate_modes(test: list[Example], specs: Sequence[str], out: str | Path, model: str = "default",
-                   train: list[Example] | None = None, sampling: Sampling | None = None,
-                   batch_size: int = 16, seed: int = 0, progress: bool = True, strict: bool = True,
-                   sources: dict | None = None) -> dict:
+def evaluate_modes(
+    test: list[Example],
+    specs: Sequence[str],
+    out: str | Path,
+    model: str = "default",
+    train: list[Example] | None = None,
+    sampling: Sampling | None = None,
+    batch_size: int = 16,
+    seed: int = 0,
+    progress: bool = True,
+    strict: bool = True,
+    sources: dict | None = None,
+) -> dict:
     """Evaluate every mode on ``test``; write one folder per mode and the combined report, charts, html."""
     from ils.evaluate.report import write_combined
 
@@ -138,8 +164,14 @@ def evaluate_modes(test: list[Example], specs: Sequence[str], out: str | Path, m
     for i, m in enumerate(modes):
         rep = run_mode(m, test, train, engines, out / _folder(i, m), sampling, seed, progress, strict)
         reports[m.name] = {**rep, "mode": asdict(m), "fingerprints": _fingerprints(m, sources or {})}
-    config = {"modes": list(specs), "model": model, "seed": seed, "sampling": asdict(sampling),
-              "n_test": len(test), "n_train": len(train or [])}
+    config = {
+        "modes": list(specs),
+        "model": model,
+        "seed": seed,
+        "sampling": asdict(sampling),
+        "n_test": len(test),
+        "n_train": len(train or []),
+    }
     return write_combined(out, reports, config)
 
 

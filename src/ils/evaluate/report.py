@@ -29,8 +29,17 @@ def score_table(reports: dict[str, dict]) -> list[dict]:
     for mode, rep in reports.items():
         for task, r in rep["tasks"].items():
             ll = r.get("likelihood", {}).get("score")
-            rows.append({"task": task, "mode": mode, "metric": r["metric"], "score": r["score"],
-                         "likelihood": ll, "unparseable": r.get("unparseable", 0), "n": r["n"]})
+            rows.append(
+                {
+                    "task": task,
+                    "mode": mode,
+                    "metric": r["metric"],
+                    "score": r["score"],
+                    "likelihood": ll,
+                    "unparseable": r.get("unparseable", 0),
+                    "n": r["n"],
+                }
+            )
     return rows
 
 
@@ -53,8 +62,12 @@ def _save(fig, dest: Path) -> Path:
 def metric_chart(dest: Path, reports: dict[str, dict]) -> Path:
     plt, rows = _plt(), score_table(reports)
     tasks, modes = sorted({r["task"] for r in rows}), list(reports)
-    bars = [(m, kind) for m in modes for kind in ("score", "likelihood")
-            if any(r["mode"] == m and r[kind] is not None for r in rows)]
+    bars = [
+        (m, kind)
+        for m in modes
+        for kind in ("score", "likelihood")
+        if any(r["mode"] == m and r[kind] is not None for r in rows)
+    ]
     width = 0.8 / max(1, len(bars))
     fig, ax = plt.subplots(figsize=(max(6, len(tasks) * len(bars) * 0.6), 4.2))
     for j, (mode, kind) in enumerate(bars):
@@ -63,11 +76,22 @@ def metric_chart(dest: Path, reports: dict[str, dict]) -> Path:
             if r is None or r[kind] is None:
                 continue
             pos = x - 0.4 + width * (j + 0.5)
-            ax.bar(pos, r[kind], width, color=f"C{modes.index(mode)}", hatch="//" if kind == "likelihood" else None,
-                   edgecolor="white", label=f"{mode} ({'likelihood' if kind == 'likelihood' else 'parsed'})" if x == 0 else None)
-            note = f"{r[kind]:.2f}" + (f"\n{r['unparseable']} unp." if kind == "score" and r["unparseable"] else "")
+            ax.bar(
+                pos,
+                r[kind],
+                width,
+                color=f"C{modes.index(mode)}",
+                hatch="//" if kind == "likelihood" else None,
+                edgecolor="white",
+                label=f"{mode} ({'likelihood' if kind == 'likelihood' else 'parsed'})" if x == 0 else None,
+            )
+            note = f"{r[kind]:.2f}" + (
+                f"\n{r['unparseable']} unp." if kind == "score" and r["unparseable"] else ""
+            )
             ax.text(pos, r[kind] + 0.01, note, ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(tasks)), [f"{t}\n({next(r['metric'] for r in rows if r['task'] == t)})" for t in tasks])
+    ax.set_xticks(
+        range(len(tasks)), [f"{t}\n({next(r['metric'] for r in rows if r['task'] == t)})" for t in tasks]
+    )
     ax.set_ylim(0, 1.12)
     ax.set_ylabel("score")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
@@ -101,26 +125,45 @@ def _confusion(dest: Path, conf: dict, title: str) -> Path:
 
 
 def render_html(combined: dict, charts: list[Path]) -> str:
-    head = "<tr>" + "".join(f"<th>{h}</th>" for h in ("task", "mode", "metric", "parsed", "likelihood",
-                                                       "unparseable", "n")) + "</tr>"
+    head = (
+        "<tr>"
+        + "".join(
+            f"<th>{h}</th>" for h in ("task", "mode", "metric", "parsed", "likelihood", "unparseable", "n")
+        )
+        + "</tr>"
+    )
     body = "".join(_html_row(r) for r in combined["table"])
-    imgs = "".join(f'<figure><img alt="{html.escape(p.name)}" src="data:image/png;base64,'
-                   f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{html.escape(p.name)}</figcaption></figure>'
-                   for p in charts)
+    imgs = "".join(
+        f'<figure><img alt="{html.escape(p.name)}" src="data:image/png;base64,'
+        f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{html.escape(p.name)}</figcaption></figure>'
+        for p in charts
+    )
     cfg = html.escape(str(combined["config"]))
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>ILS evaluation</title><style>{_CSS}</style>"
-            f"</head><body><h1>ILS evaluation</h1><p class='cfg'>{cfg}</p><table>{head}{body}</table>{imgs}</body></html>\n")
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>ILS evaluation</title><style>{_CSS}</style>"
+        f"</head><body><h1>ILS evaluation</h1><p class='cfg'>{cfg}</p><table>{head}{body}</table>{imgs}</body></html>\n"
+    )
 
 
 def _html_row(r: dict) -> str:
-    fmt = lambda x: "–" if x is None else f"{x:.3f}"  # noqa: E731
-    cells = (r["task"], r["mode"], r["metric"], fmt(r["score"]), fmt(r["likelihood"]), r["unparseable"], r["n"])
+    fmt = lambda x: "–" if x is None else f"{x:.3f}"
+    cells = (
+        r["task"],
+        r["mode"],
+        r["metric"],
+        fmt(r["score"]),
+        fmt(r["likelihood"]),
+        r["unparseable"],
+        r["n"],
+    )
     return "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>"
 
 
-_CSS = ("body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
-        "padding:4px 8px;text-align:right}td:first-child,td:nth-child(2),td:nth-child(3){text-align:left}"
-        "img{max-width:100%}.cfg{color:#555;font-size:90%}")
+_CSS = (
+    "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;"
+    "padding:4px 8px;text-align:right}td:first-child,td:nth-child(2),td:nth-child(3){text-align:left}"
+    "img{max-width:100%}.cfg{color:#555;font-size:90%}"
+)
 
 
 def rich_table(combined: dict):
@@ -130,8 +173,15 @@ def rich_table(combined: dict):
     for col in ("task", "mode", "metric", "parsed", "likelihood", "unparseable", "n"):
         table.add_column(col, justify="left" if col in ("task", "mode", "metric") else "right")
     for r in combined["table"]:
-        table.add_row(r["task"], r["mode"], r["metric"], _fmt(r["score"]), _fmt(r["likelihood"]),
-                      str(r["unparseable"]), str(r["n"]))
+        table.add_row(
+            r["task"],
+            r["mode"],
+            r["metric"],
+            _fmt(r["score"]),
+            _fmt(r["likelihood"]),
+            str(r["unparseable"]),
+            str(r["n"]),
+        )
     return table
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ils.errors import EvalError
 from ils.evaluate.fewshot import context_length, fit_chat, token_counter
@@ -32,8 +33,10 @@ def task_of(ex: Example, strict: bool = False) -> Task:
         return TASKS.get(ex.task)
     if strict:
         where = ex.source or ex.id or "a test record"
-        raise EvalError(f"{where}: task: {ex.task!r} has no registered parser (known tasks: "
-                        f"{', '.join(TASKS.names())}); pass --plain to score by exact text match")
+        raise EvalError(
+            f"{where}: task: {ex.task!r} has no registered parser (known tasks: "
+            f"{', '.join(TASKS.names())}); pass --plain to score by exact text match"
+        )
     return PLAIN
 
 
@@ -41,10 +44,18 @@ def gold_of(ex: Example, task: Task) -> Any:
     return ex.answer if ex.answer is not None else task.parse(ex.response)
 
 
-def evaluate(engine: Engine, examples: list[Example], out_dir: str | Path | None = None,
-             sampling: Sampling | None = None, label: str = "", progress: bool = True, *,
-             shots: Sequence[Sequence[Example]] | None = None, likelihood: bool = True,
-             strict: bool = False) -> dict:
+def evaluate(
+    engine: Engine,
+    examples: list[Example],
+    out_dir: str | Path | None = None,
+    sampling: Sampling | None = None,
+    label: str = "",
+    progress: bool = True,
+    *,
+    shots: Sequence[Sequence[Example]] | None = None,
+    likelihood: bool = True,
+    strict: bool = False,
+) -> dict:
     """Score ``examples``; write report.json and predictions.jsonl to ``out_dir`` when given."""
     start, sampling = time.perf_counter(), sampling or Sampling()
     tasks = [task_of(ex, strict) for ex in examples]
@@ -53,15 +64,22 @@ def evaluate(engine: Engine, examples: list[Example], out_dir: str | Path | None
     rows = [_row(ex, t, out, k) for ex, t, out, k in zip(examples, tasks, outputs, kept)]
     if likelihood:
         _add_likelihood(engine, rows, tasks, chats)
-    report = {"model": label, "n": len(rows), "seconds": round(time.perf_counter() - start, 2),
-              "shots": _shots_summary(shots, kept), "tasks": _per_task(rows), "overall": _overall(rows)}
+    report = {
+        "model": label,
+        "n": len(rows),
+        "seconds": round(time.perf_counter() - start, 2),
+        "shots": _shots_summary(shots, kept),
+        "tasks": _per_task(rows),
+        "overall": _overall(rows),
+    }
     if out_dir is not None:
         _write(Path(out_dir), report, rows)
     return report
 
 
-def build_chats(engine: Engine, examples: list[Example], shots: Sequence[Sequence[Example]] | None,
-                max_new_tokens: int) -> tuple[list[list[dict]], list[int]]:
+def build_chats(
+    engine: Engine, examples: list[Example], shots: Sequence[Sequence[Example]] | None, max_new_tokens: int
+) -> tuple[list[list[dict]], list[int]]:
     """Zero-shot chats, or few-shot chats each trimmed to leave ``max_new_tokens`` in the context."""
     if not shots:
         return [ex.prompt_messages for ex in examples], [0] * len(examples)
@@ -73,14 +91,27 @@ def build_chats(engine: Engine, examples: list[Example], shots: Sequence[Sequenc
 
 def _shots_summary(shots: Any, kept: list[int]) -> dict:
     asked = max((len(s) for s in shots), default=0) if shots else 0
-    return {"k": asked, "mean_kept": sum(kept) / len(kept) if kept else 0.0, "trimmed": sum(k < asked for k in kept)}
+    return {
+        "k": asked,
+        "mean_kept": sum(kept) / len(kept) if kept else 0.0,
+        "trimmed": sum(k < asked for k in kept),
+    }
 
 
 def _row(ex: Example, task: Task, output: str, kept: int) -> dict:
     parsed, gold = task.parse(output), gold_of(ex, task)
-    return {"id": ex.id, "task": ex.task or "unknown", "metric": task.metric, "input": ex.instruction,
-            "reference": gold, "output": output, "parsed": parsed, "unparseable": parsed is None,
-            "correct": parsed is not None and parsed == gold, "shots": kept}
+    return {
+        "id": ex.id,
+        "task": ex.task or "unknown",
+        "metric": task.metric,
+        "input": ex.instruction,
+        "reference": gold,
+        "output": output,
+        "parsed": parsed,
+        "unparseable": parsed is None,
+        "correct": parsed is not None and parsed == gold,
+        "shots": kept,
+    }
 
 
 def _add_likelihood(engine: Engine, rows: list[dict], tasks: list[Task], chats: list[list[dict]]) -> None:
@@ -92,11 +123,14 @@ def _add_likelihood(engine: Engine, rows: list[dict], tasks: list[Task], chats: 
     from ils.models.chat import render_prompt
 
     prompts = [render_prompt(engine.tok, chats[i]) for i in idx]
-    scores = option_logprobs(engine.model, engine.tok, prompts, [tasks[i].options for i in idx], engine.batch_size)
+    scores = option_logprobs(
+        engine.model, engine.tok, prompts, [tasks[i].options for i in idx], engine.batch_size
+    )
     for i, s in zip(idx, scores):
         answer = tasks[i].option_answers()[choose(s)]
-        rows[i].update(ll_scores=[round(x, 4) for x in s], ll_parsed=answer,
-                       ll_correct=answer == rows[i]["reference"])
+        rows[i].update(
+            ll_scores=[round(x, 4) for x in s], ll_parsed=answer, ll_correct=answer == rows[i]["reference"]
+        )
 
 
 def _per_task(rows: list[dict]) -> dict:
@@ -109,8 +143,13 @@ def _per_task(rows: list[dict]) -> dict:
 def _score(rs: list[dict]) -> dict:
     metric, refs = rs[0]["metric"], [r["reference"] for r in rs]
     scores = get_metric(metric)([r["parsed"] for r in rs], refs)
-    out = {**scores, "metric": metric, "score": scores["score"], "n": len(rs),
-           "unparseable": sum(r["unparseable"] for r in rs)}
+    out = {
+        **scores,
+        "metric": metric,
+        "score": scores["score"],
+        "n": len(rs),
+        "unparseable": sum(r["unparseable"] for r in rs),
+    }
     if "ll_parsed" in rs[0]:
         out["likelihood"] = get_metric(metric)([r["ll_parsed"] for r in rs], refs)
     return out
@@ -118,8 +157,12 @@ def _score(rs: list[dict]) -> dict:
 
 def _overall(rows: list[dict]) -> dict:
     hits = sum(r["correct"] for r in rows)
-    out = {"metric": "exact_match", "score": hits / len(rows) if rows else 0.0, "correct": hits,
-           "unparseable": sum(r["unparseable"] for r in rows)}
+    out = {
+        "metric": "exact_match",
+        "score": hits / len(rows) if rows else 0.0,
+        "correct": hits,
+        "unparseable": sum(r["unparseable"] for r in rows),
+    }
     ll = [r["ll_correct"] for r in rows if "ll_correct" in r]
     if ll:
         out["likelihood"] = {"n": len(ll), "correct": sum(ll), "score": sum(ll) / len(ll)}

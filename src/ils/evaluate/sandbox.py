@@ -18,8 +18,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-LAUNCHER = r'''
-import sys
+LAUNCHER = r"""
+import resource, sys
+_mem, _cpu, _fsize = (int(x) for x in sys.argv[1:4])
+resource.setrlimit(resource.RLIMIT_AS, (_mem, _mem))
+resource.setrlimit(resource.RLIMIT_CPU, (_cpu, _cpu))
+resource.setrlimit(resource.RLIMIT_FSIZE, (_fsize, _fsize))
+resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+sys.argv = ["candidate.py"]
 def _blocked(*a, **k):
     raise OSError("network access is disabled in the ILS sandbox")
 import socket, _socket
@@ -29,11 +35,11 @@ for _m in (socket, _socket):
             setattr(_m, _n, _blocked)
 sys.modules["ctypes"] = None
 sys.modules["_ctypes"] = None
-del _m, _n
+del _m, _n, _mem, _cpu, _fsize
 __file__ = "candidate.py"
 _src = open("candidate.py", encoding="utf-8").read()
 exec(compile(_src, "candidate.py", "exec"), {"__name__": "__main__", "__file__": "candidate.py"})
-'''
+"""
 
 
 @dataclass
@@ -55,17 +61,9 @@ class Outcome:
         return self.status == "passed"
 
 
-def _limit(limits: Limits):
-    import resource
-
-    def apply() -> None:
-        mem = limits.memory_mb << 20
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb << 20, limits.file_mb << 20))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+def _limit_args(limits: Limits) -> list[str]:
+    """The launcher sets its own rlimits before the candidate runs (no preexec_fn: unsafe with threads)."""
+    return [str(limits.memory_mb << 20), str(limits.cpu_seconds), str(limits.file_mb << 20)]
 
 
 def run_code(code: str, limits: Limits | None = None) -> Outcome:
@@ -74,9 +72,15 @@ def run_code(code: str, limits: Limits | None = None) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="ils-sandbox-") as cwd:
         Path(cwd, "candidate.py").write_text(code, encoding="utf-8")
         Path(cwd, "launch.py").write_text(LAUNCHER, encoding="utf-8")
-        proc = subprocess.Popen([sys.executable, "-I", "-S", "launch.py"], cwd=cwd, env={},
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                preexec_fn=_limit(limits), start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "launch.py", *_limit_args(limits)],
+            cwd=cwd,
+            env={},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         try:
             _, err = proc.communicate(timeout=limits.timeout)
         except subprocess.TimeoutExpired:

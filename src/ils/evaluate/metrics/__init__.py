@@ -12,7 +12,8 @@ The contract every family keeps:
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ils.registry import Registry
 

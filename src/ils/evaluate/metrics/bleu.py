@@ -6,7 +6,8 @@ A reference is a text or a list of texts; every example must then give the same 
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ils.evaluate.metrics import METRICS, headline
 
@@ -27,5 +28,6 @@ def bleu(predictions: Sequence[Any], references: Sequence[Any]) -> dict:
     streams = _streams(references)
     scorer_b, scorer_c = BLEU(), CHRF()
     b, c = scorer_b.corpus_score(hyps, streams), scorer_c.corpus_score(hyps, streams)
-    return headline("bleu", b.score / 100, bleu_score=b.score, chrf=c.score,
-                    signature=str(scorer_b.get_signature()))
+    return headline(
+        "bleu", b.score / 100, bleu_score=b.score, chrf=c.score, signature=str(scorer_b.get_signature())
+    )

@@ -7,7 +7,8 @@ macro averages run over (so it lowers recall, never adds a class).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ils.evaluate.metrics import METRICS, headline
 
@@ -31,7 +32,9 @@ def classification(predictions: Sequence[Any], references: Sequence[Any]) -> dic
     out = headline("classification", float(accuracy_score(y_true, y_pred)) if y_true else 0.0)
     out["accuracy"] = out["score"]
     for avg in ("macro", "micro"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=labels, average=avg, zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=labels, average=avg, zero_division=0
+        )
         out.update({f"{avg}_precision": float(p), f"{avg}_recall": float(r), f"{avg}_f1": float(f)})
     cols = labels + ([UNPARSEABLE] if UNPARSEABLE in y_pred else [])
     matrix = confusion_matrix(y_true, y_pred, labels=cols) if y_true else []

@@ -8,7 +8,8 @@ k in ``KS`` not above n. Unparseable (``None``) candidates fail without running.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +39,14 @@ def count_passing(candidates: Any, reference: Any, limits: Limits | None = None)
 
 
 @METRICS.register("pass_at_k")
-def code_pass_at_k(predictions: Sequence[Any], references: Sequence[Any], limits: Limits | None = None) -> dict:
+def code_pass_at_k(
+    predictions: Sequence[Any], references: Sequence[Any], limits: Limits | None = None
+) -> dict:
     counts = [count_passing(p, r, limits) for p, r in zip(predictions, references, strict=True)]
     n_min = min((n for n, _ in counts), default=1)
-    out = {f"pass@{k}": float(np.mean([pass_at_k(n, c, k) for n, c in counts])) if counts else 0.0
-           for k in KS if k <= n_min}
+    out = {
+        f"pass@{k}": float(np.mean([pass_at_k(n, c, k) for n, c in counts])) if counts else 0.0
+        for k in KS
+        if k <= n_min
+    }
     return headline("pass_at_k", out["pass@1"], **out, samples=n_min)

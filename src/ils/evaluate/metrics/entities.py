@@ -12,7 +12,8 @@ Both forms are turned into BIO tag sequences that seqeval scores, so the numbers
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ils.evaluate.metrics import METRICS, headline
 
@@ -42,10 +43,10 @@ def _offset_pair(pred: list[tuple], gold: list[tuple]) -> tuple[list[str], list[
 
 def _text_pair(pred: list[tuple], gold: list[tuple]) -> tuple[list[str], list[str]]:
     """Each distinct (type, text, occurrence) gets its own one-token slot: present → B-type, else O."""
-    keys = lambda spans: Counter((str(t), str(x).strip()) for t, x in spans)  # noqa: E731
+    keys = lambda spans: Counter((str(t), str(x).strip()) for t, x in spans)
     p, g = keys(pred), keys(gold)
     slots = sorted({(k, i) for c in (p, g) for k, n in c.items() for i in range(n)})
-    tag = lambda c, k, i: f"B-{k[0]}" if i < c[k] else "O"  # noqa: E731
+    tag = lambda c, k, i: f"B-{k[0]}" if i < c[k] else "O"
     return [tag(p, k, i) for k, i in slots], [tag(g, k, i) for k, i in slots]
 
 
@@ -67,7 +68,15 @@ def entity_f1(predictions: Sequence[Any], references: Sequence[Any]) -> dict:
     kw = {"zero_division": 0}
     f1 = float(f1_score(y_true, y_pred, **kw)) if y_true else 0.0
     per_type = classification_report(y_true, y_pred, output_dict=True, **kw) if y_true else {}
-    types = {k: {m: float(v[m]) for m in ("precision", "recall", "f1-score", "support")}
-             for k, v in per_type.items() if "avg" not in k}
-    return headline("entity_f1", f1, precision=float(precision_score(y_true, y_pred, **kw)) if y_true else 0.0,
-                    recall=float(recall_score(y_true, y_pred, **kw)) if y_true else 0.0, per_type=types)
+    types = {
+        k: {m: float(v[m]) for m in ("precision", "recall", "f1-score", "support")}
+        for k, v in per_type.items()
+        if "avg" not in k
+    }
+    return headline(
+        "entity_f1",
+        f1,
+        precision=float(precision_score(y_true, y_pred, **kw)) if y_true else 0.0,
+        recall=float(recall_score(y_true, y_pred, **kw)) if y_true else 0.0,
+        per_type=types,
+    )

@@ -5,7 +5,8 @@ A reference is a text or a list of texts (the best-scoring one counts, rouge-sco
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ils.evaluate.metrics import METRICS, headline
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 import string
 from collections import Counter
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ils.evaluate.metrics import METRICS, headline
 
