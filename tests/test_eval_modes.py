@@ -141,6 +141,13 @@ def test_bad_inputs_are_clear_errors(tiny_llama, tmp_path):
     nameless = Example.from_alpaca("hi", "", "x", task="no_such_task")
     with pytest.raises(EvalError, match="no registered parser"):
         evaluate_modes([nameless], ["zero-shot"], tmp_path / "o5", str(tiny_llama), **kw)
+    tuned = tmp_path / "tuned"
+    (tuned / "adapter").mkdir(parents=True)
+    (tuned / "ils.json").write_text("{}")
+    write_examples(tmp_path / "only_pos.jsonl", [t for t in TRAIN if t.answer == "pos"])
+    (tuned / "config.yaml").write_text(f"data: {tmp_path / 'only_pos.jsonl'}\n")
+    with pytest.raises(EvalError, match="tuned: label spaces differ"):
+        evaluate_modes(TEST, [str(tuned)], tmp_path / "o7", str(tiny_llama), **kw)
     with pytest.raises(EvalError, match="needs a train split"):
         evaluate_modes(TEST, ["few-shot:1"], tmp_path / "o6", str(tiny_llama), **kw)
 

@@ -89,6 +89,20 @@ def _same_labels(test: Sequence[Example], train: Sequence[Example]) -> None:
             )
 
 
+def _check_run_labels(ref: str, test: Sequence[Example]) -> None:
+    """A tuned run must have seen the test's labels: compare with the train split its config names."""
+    import yaml
+
+    config = Path(ref) / "config.yaml"
+    data = yaml.safe_load(config.read_text()).get("data") if config.is_file() else None
+    if not data or not Path(data).exists():
+        return
+    try:
+        _same_labels(test, read_split(data, "train"))
+    except EvalError as e:
+        raise EvalError(f"{ref}: {e}") from None
+
+
 class Engines:
     """Load each model once, whichever modes share it."""
 
@@ -159,6 +173,8 @@ def evaluate_modes(
     for m in modes:
         if m.kind == "few-shot" and train is not None and m.k > len(train):
             raise EvalError(f"mode {m.name}: k={m.k} is larger than the train split ({len(train)} records)")
+        if m.kind == "tuned":
+            _check_run_labels(m.model, test)
     engines = Engines(batch_size)
     reports = {}
     for i, m in enumerate(modes):
