@@ -94,6 +94,7 @@ def test_modes_report_folder(evaluated, tiny_llama):
     assert len(few["fingerprints"]["model"]) == 64
     saved = json.loads((out / "report.json").read_text())
     assert len(saved["table"]) == 4 and saved["config"]["n_train"] == 5
+    assert len(saved["config"]["test_records_sha256"]) == 64
     rows = [json.loads(x) for x in (out / "1-few-shot-2" / "predictions.jsonl").read_text().splitlines()]
     assert {"input", "reference", "output", "parsed", "correct", "unparseable", "ll_parsed"} <= set(rows[0])
     assert (out / "charts" / "metric_per_mode.png").stat().st_size > 1000

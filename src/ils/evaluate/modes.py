@@ -187,8 +187,19 @@ def evaluate_modes(
         "sampling": asdict(sampling),
         "n_test": len(test),
         "n_train": len(train or []),
+        "test_records_sha256": records_hash(test),
     }
     return write_combined(out, reports, config)
+
+
+def records_hash(records: Sequence[Example]) -> str:
+    """sha256 of the records actually scored (after --limit), independent of the file they came from."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for ex in records:
+        h.update(ex.model_dump_json().encode())
+    return h.hexdigest()
 
 
 def _folder(i: int, m: Mode) -> str:
