@@ -69,3 +69,18 @@ def test_runner_reports_parsing_and_likelihood_with_unparseable_counts(engine, t
         assert row["ll_parsed"] == Sentiment.options[choose(s)]
         assert row["unparseable"] == (Sentiment().parse(row["output"]) is None)
     assert r["likelihood"]["accuracy"] == sum(r["ll_correct"] for r in rows) / 4
+
+
+def test_option_logprobs_through_a_peft_adapter(engine):
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    cfg = LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    model = get_peft_model(engine.model, cfg).eval()
+    try:
+        prompts, options = ["Add 2 and 3.", "hello"], [("5", "The answer is 42."), ("world", "0123 x")]
+        got = option_logprobs(model, engine.tok, prompts, options, batch_size=2)
+        for p, opts, scores in zip(prompts, options, got):
+            assert scores == pytest.approx([manual(model, engine.tok, p, o) for o in opts], abs=1e-4)
+    finally:
+        model.unload()

@@ -15,14 +15,21 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers import LlamaForCausalLM
 
-# transformers 5.x renames the forward argument ``past_key_values`` to ``cache``; use whichever exists.
-_PARAMS = inspect.signature(LlamaForCausalLM.forward).parameters
-_CACHE_KW = "cache" if "cache" in _PARAMS else "past_key_values"
-_LAST_ONLY = (
-    {"logits_to_keep": 1} if "logits_to_keep" in _PARAMS else {}
-)  # the prompt pass needs one position
+
+def _forward_params(model: Any) -> Any:
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT wraps the base model
+    return inspect.signature(base.forward).parameters
+
+
+def _cache_kw(model: Any) -> str:
+    """transformers 5.x renamed the forward argument ``past_key_values`` to ``cache``; use whichever exists."""
+    return "cache" if "cache" in _forward_params(model) else "past_key_values"
+
+
+def _last_only(model: Any) -> dict:
+    """The prompt pass needs logits at one position only (saves the vocabulary projection elsewhere)."""
+    return {"logits_to_keep": 1} if "logits_to_keep" in _forward_params(model) else {}
 
 
 def _left_pad(seqs: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,7 +49,7 @@ def _batch(model: Any, pad: int, ctxs: list[list[int]], conts: list[list[list[in
         attention_mask=mask,
         position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
         use_cache=True,
-        **_LAST_ONLY,
+        **_last_only(model),
     )
     first = torch.log_softmax(out.logits[:, -1].float(), -1).repeat_interleave(n_opt, 0)
     flat = [opts[j] if j < len(opts) else [pad] for opts in conts for j in range(n_opt)]
@@ -64,7 +71,10 @@ def _continue(
     cont_mask = torch.tensor([[1] * (len(o) - 1) + [0] * (longest - len(o)) for o in flat])
     pos = mask.sum(-1, keepdim=True) + torch.arange(longest - 1)[None]
     logits = model(
-        input_ids=inp, attention_mask=torch.cat([mask, cont_mask], 1), position_ids=pos, **{_CACHE_KW: cache}
+        input_ids=inp,
+        attention_mask=torch.cat([mask, cont_mask], 1),
+        position_ids=pos,
+        **{_cache_kw(model): cache},
     ).logits
     lp = torch.log_softmax(logits.float(), -1)
     return [sum(float(lp[r, t, o[t + 1]]) for t in range(len(o) - 1)) for r, o in enumerate(flat)]
