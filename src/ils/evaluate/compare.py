@@ -78,6 +78,8 @@ def rich_compare(result: dict):
         table.add_column(name, justify="right")
     for r in result["rows"]:
         cells = [_cell(v, d, i) for i, (v, d) in enumerate(zip(r["values"], r["deltas"]))]
+        if r["kind"] == "parsed":
+            cells = [c + (f"\n{u} unparseable" if u else "") for c, u in zip(cells, r["unparseable"])]
         table.add_row(r["task"], r["metric"], r["kind"], *cells)
     return table
 
