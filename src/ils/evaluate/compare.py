@@ -26,7 +26,9 @@ def load_report(path: str | Path) -> dict[str, dict]:
         raise EvalError(f"{file}:{e.lineno}: not valid JSON: {e.msg}") from None
     name = file.parent.name
     if "modes" in data:
-        return {f"{name}/{mode}": rep for mode, rep in data["modes"].items()}
+        return {
+            f"{name}/{Path(mode).name if '/' in mode else mode}": rep for mode, rep in data["modes"].items()
+        }
     if "tasks" in data:
         return {name: data}
     raise EvalError(f"{file}: not an ILS evaluation report (no 'modes' or 'tasks')")
