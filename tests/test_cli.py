@@ -30,9 +30,9 @@ def test_train_generate_chat_eval(tiny_llama, toy_data, tmp_path):
     assert json.loads(out.strip().splitlines()[-1])["prompt"] == "Add 1 and 2."
     out = _ok(["chat", "-m", str(run), "--max-new-tokens", "3"], input="hello\n\n")
     assert "ils>" in out
-    out = _ok(["eval", str(toy_data), "-m", str(tiny_llama), "-m", str(run), "-o", str(tmp_path / "ev"),
-               "--max-new-tokens", "3"])
-    assert "toy_add" in out and len(list((tmp_path / "ev").glob("*/report.json"))) == 2
+    out = _ok(["eval", str(toy_data), "-m", str(tiny_llama), "--compare", f"zero-shot,{run}", "--plain",
+               "-o", str(tmp_path / "ev"), "--max-new-tokens", "3"])
+    assert "toy_add" in out and (tmp_path / "ev" / "report.json").is_file()
 
 
 def test_errors_are_short_and_name_the_problem(tmp_path):

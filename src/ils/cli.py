@@ -89,21 +89,34 @@ def chat(model: str = typer.Option("default", "--model", "-m"), max_new_tokens: 
 
 @app.command("eval")
 def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder (its test.jsonl)"),
-             model: list[str] = typer.Option(["default"], "--model", "-m", help="model or run (repeatable)"),
-             output: Path = typer.Option(Path("eval-out"), "-o", "--output"),
-             limit: Optional[int] = None, max_new_tokens: int = 64, batch_size: int = 16):
-    """Score models on a test set (exact match / accuracy per task); writes report.json per model."""
-    from ils.evaluate.runner import evaluate
-    from ils.infer.engine import Engine, Sampling
-    from ils.train.data import read_split
+             compare: str = typer.Option("zero-shot", "--compare", "--mode", help="comma-separated modes: "
+                                         "zero-shot, few-shot:K[:similar], or a run folder / model (tuned)"),
+             model: str = typer.Option("default", "--model", "-m", help="base model for zero-/few-shot"),
+             train: Optional[Path] = typer.Option(None, help="few-shot pool (default: TEST folder's train.jsonl)"),
+             output: Path = typer.Option(Path("eval-out"), "-o", "--output"), limit: Optional[int] = None,
+             max_new_tokens: int = 32, batch_size: int = 16, seed: int = 0,
+             plain: bool = typer.Option(False, help="score unregistered tasks by exact text match")):
+    """Zero-shot, few-shot and tuned side by side: parsed and likelihood scores, charts, report.html."""
+    from ils.evaluate.modes import evaluate_modes, read_split
+    from ils.evaluate.report import rich_table
+    from ils.infer.engine import Sampling
 
-    records = read_split(test, "test", limit)
-    reports = {}
-    for i, ref in enumerate(model):
-        dest = output / (f"{i}-" + Path(ref).name.replace("/", "_"))
-        reports[ref] = evaluate(Engine.load(ref, batch_size), records, dest, Sampling(max_new_tokens), label=ref)
-    out.print(_report_table(reports))
-    out.print(f"reports in {output}/")
+    specs = [s for s in compare.split(",") if s.strip()]
+    pool = train or (test if test.is_dir() and (test / "train.jsonl").is_file() else None)
+    report = evaluate_modes(read_split(test, "test", limit), specs, output, model,
+                            read_split(pool, "train") if pool and any("few" in s for s in specs) else None,
+                            Sampling(max_new_tokens), batch_size, seed, strict=not plain,
+                            sources={"test": test, "train": pool})
+    out.print(rich_table(report))
+    out.print(f"report: {output}/report.json, {output}/report.html, charts in {output}/charts/")
+
+
+@app.command("compare")
+def compare_cmd(reports: list[Path] = typer.Argument(..., help="ils eval output folders or report.json files")):
+    """Earlier evaluation reports side by side, with deltas against the first column."""
+    from ils.evaluate.compare import compare_reports, rich_compare
+
+    out.print(rich_compare(compare_reports(reports)))
 
 
 @data_app.command("validate")
@@ -191,20 +204,6 @@ def keys_create(name: str, db: Optional[str] = typer.Option(None, help="store UR
     from ils.store import open_store
 
     print(open_store(db).create_api_key(name))
-
-
-def _report_table(reports: dict) -> Table:
-    table = Table(title="evaluation")
-    table.add_column("task")
-    table.add_column("metric")
-    for ref in reports:
-        table.add_column(ref, justify="right")
-    tasks = sorted({t for r in reports.values() for t in r["tasks"]})
-    for t in tasks:
-        metric = next(r["tasks"][t]["metric"] for r in reports.values() if t in r["tasks"])
-        table.add_row(t, metric, *[_fmt(r["tasks"].get(t, {}).get("score")) for r in reports.values()])
-    table.add_row("overall", "exact_match", *[_fmt(r["overall"]["score"]) for r in reports.values()])
-    return table
 
 
 def _fmt(x: float | None) -> str:

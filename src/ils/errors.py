@@ -39,3 +39,7 @@ class DataError(ILSError):
         if len(errors) > limit:
             lines.append(f"... and {len(errors) - limit} more bad records")
         super().__init__("\n".join(lines))
+
+
+class EvalError(ILSError):
+    """Evaluation cannot run as asked (no parser for a task, no model in a run, bad few-shot setup)."""

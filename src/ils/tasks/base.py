@@ -34,7 +34,17 @@ class RawRecord:
 
 
 class Task:
-    """A task turns generated text into a structured answer that its metric compares with gold."""
+    """A task turns generated text into a structured answer that its metric compares with gold.
+
+    Contract for evaluation:
+    - ``parse(text)`` returns the answer in the form stored in ``Example.answer``, or ``None`` when
+      the text cannot be read as an answer. ``None`` means *unparseable*: the evaluator counts and
+      shows it and scores it as wrong; it is never turned into a class.
+    - ``options``: for a closed answer set (classification, NLI, multiple choice), the texts a model
+      should answer with, in the form ``parse`` accepts (``("negative", "positive")``). When set, the
+      evaluator also scores by likelihood: the log-probability of each option after the prompt.
+      Empty for open-ended tasks.
+    """
 
     name: str = ""
     metric: str = "exact_match"
@@ -42,7 +52,8 @@ class Task:
     output: str = "text"  # label | spans | span | summary | translation | reply | code | text
     labels: tuple[str, ...] | None = None
     templates: tuple[Template, ...] = ()
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {}  # per-source reader options (columns, label maps)
+    choices: tuple[str, ...] = ()  # a closed answer set, as generated text (likelihood scoring)
 
     def parse(self, text: str) -> Any:
         """Generated text → the answer form stored in ``Example.answer`` (default: stripped text)."""
@@ -51,6 +62,14 @@ class Task:
     def check(self, pred_text: str, answer: Any) -> bool:
         """Exact match after parsing: the one comparison every exact-match task shares."""
         return self.parse(pred_text) == answer
+
+    def answer_choices(self) -> tuple[str, ...]:
+        """The closed answer set: explicit ``choices``, else the labels of a label-output task."""
+        return self.choices or (tuple(self.labels) if self.output == "label" and self.labels else ())
+
+    def option_answers(self) -> list[Any]:
+        """The parsed answer of each choice (what likelihood scoring predicts when that choice wins)."""
+        return [self.parse(o) for o in self.answer_choices()]
 
     # ------------------------------------------------------------ data tasks (all optional)
 

@@ -47,16 +47,26 @@ def eval_after(cfg: TrainConfig, run: RunDir, model: Any, tok: Any) -> dict | No
 
 
 def compare(run: RunDir) -> dict:
-    """{task: {metric, before, after}} from the two reports."""
+    """{task: {metric, before, after, ...}} from the two reports (see ``_row``)."""
     import json
 
     before = json.loads((run.eval / "before" / "report.json").read_text())
     after = json.loads((run.eval / "after" / "report.json").read_text())
-    rows = {t: {"metric": a["metric"], "before": before["tasks"].get(t, {}).get("score"), "after": a["score"]}
-            for t, a in after["tasks"].items()}
+    rows = {t: _row(before["tasks"].get(t, {}), a) for t, a in after["tasks"].items()}
     rows["overall"] = {"metric": "exact_match", "before": before["overall"]["score"],
                        "after": after["overall"]["score"]}
     return rows
+
+
+def _row(before: dict, after: dict) -> dict:
+    """Scores by parsed output; unparseable counts and likelihood scores too when the reports have them."""
+    row = {"metric": after["metric"], "before": before.get("score"), "after": after["score"]}
+    if "unparseable" in after:
+        row.update(before_unparseable=before.get("unparseable"), after_unparseable=after["unparseable"])
+    if "likelihood" in after:
+        row.update(before_likelihood=before.get("likelihood", {}).get("score"),
+                   after_likelihood=after["likelihood"]["score"])
+    return row
 
 
 def plot_before_after(run: RunDir) -> Path:

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from ils.evaluate.metrics import METRICS
+from ils.evaluate.metrics import METRICS, headline
+
+
+def _hits(predictions: Sequence[Any], references: Sequence[Any]) -> int:
+    return sum(p is not None and p == r for p, r in zip(predictions, references, strict=True))
 
 
 @METRICS.register("exact_match")
 def exact_match(predictions: Sequence[Any], references: Sequence[Any]) -> dict:
-    hits = sum(p == r for p, r in zip(predictions, references, strict=True))
-    return {"exact_match": hits / len(references) if references else 0.0, "correct": hits}
+    hits = _hits(predictions, references)
+    return headline("exact_match", hits / len(references) if references else 0.0, correct=hits)
 
 
 @METRICS.register("accuracy")
 def accuracy(predictions: Sequence[Any], references: Sequence[Any]) -> dict:
-    hits = sum(p == r for p, r in zip(predictions, references, strict=True))
-    return {"accuracy": hits / len(references) if references else 0.0, "correct": hits}
+    hits = _hits(predictions, references)
+    return headline("accuracy", hits / len(references) if references else 0.0, correct=hits)

@@ -1,0 +1,95 @@
+"""Put earlier evaluation reports side by side: per task and mode, the score and its delta to the first.
+
+Accepts a combined report (``ils eval`` output folder or its report.json, one column per mode) or a
+single-model report (runner.py's report.json, e.g. a run's eval/after): every mode of every report
+becomes one column, named ``report-folder/mode``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from ils.errors import EvalError
+
+
+def load_report(path: str | Path) -> dict[str, dict]:
+    """{column name: single-mode report} from a report folder or file."""
+    path = Path(path)
+    file = path / "report.json" if path.is_dir() else path
+    if not file.is_file():
+        raise EvalError(f"{path}: no report.json here (give an `ils eval` output folder or a report.json)")
+    try:
+        data = json.loads(file.read_text())
+    except json.JSONDecodeError as e:
+        raise EvalError(f"{file}:{e.lineno}: not valid JSON: {e.msg}") from None
+    name = file.parent.name
+    if "modes" in data:
+        return {
+            f"{name}/{Path(mode).name if '/' in mode else mode}": rep for mode, rep in data["modes"].items()
+        }
+    if "tasks" in data:
+        return {name: data}
+    raise EvalError(f"{file}: not an ILS evaluation report (no 'modes' or 'tasks')")
+
+
+def compare_reports(paths: Sequence[str | Path]) -> dict:
+    """{columns, rows: [{task, metric, kind, values: [...], deltas: [...]}]} (deltas against column 0)."""
+    columns: dict[str, dict] = {}
+    for p in paths:
+        columns.update(load_report(p))
+    tasks = sorted({t for rep in columns.values() for t in rep["tasks"]})
+    rows = []
+    for task in tasks:
+        for kind in ("parsed", "likelihood"):
+            values = [_value(rep, task, kind) for rep in columns.values()]
+            if any(v is not None for v in values):
+                metric = next(
+                    rep["tasks"][task]["metric"] for rep in columns.values() if task in rep["tasks"]
+                )
+                rows.append(
+                    {
+                        "task": task,
+                        "metric": metric,
+                        "kind": kind,
+                        "values": values,
+                        "unparseable": [
+                            rep["tasks"].get(task, {}).get("unparseable") for rep in columns.values()
+                        ],
+                        "deltas": [None if v is None or values[0] is None else v - values[0] for v in values],
+                    }
+                )
+    return {"columns": list(columns), "rows": rows}
+
+
+def _value(rep: dict, task: str, kind: str) -> float | None:
+    r = rep["tasks"].get(task)
+    if r is None:
+        return None
+    return r["score"] if kind == "parsed" else r.get("likelihood", {}).get("score")
+
+
+def rich_compare(result: dict):
+    from rich.table import Table
+
+    table = Table(title="comparison (Δ against the first column)")
+    for col in ("task", "metric", "scored by"):
+        table.add_column(col)
+    for name in result["columns"]:
+        table.add_column(name, justify="right")
+    for r in result["rows"]:
+        cells = [_cell(v, d, i) for i, (v, d) in enumerate(zip(r["values"], r["deltas"]))]
+        if r["kind"] == "parsed":
+            cells = [c + (f"\n{u} unparseable" if u else "") for c, u in zip(cells, r["unparseable"])]
+        table.add_row(r["task"], r["metric"], r["kind"], *cells)
+    return table
+
+
+def _cell(value: float | None, delta: float | None, i: int) -> str:
+    if value is None:
+        return "–"
+    if i == 0 or delta is None:
+        return f"{value:.3f}"
+    colour = "green" if delta > 0 else "red" if delta < 0 else "white"
+    return f"{value:.3f} [{colour}]({delta:+.3f})[/]"
