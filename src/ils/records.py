@@ -112,7 +112,7 @@ def from_row(row: dict) -> Example:
         msgs = [_sharegpt_turn(t) for t in msgs]
     if row.get("system"):
         msgs = [{"role": "system", "content": row["system"]}, *msgs]
-    return Example(messages=tuple(Message(**m) for m in msgs), **extra)
+    return Example.model_validate({"messages": msgs, **extra})
 
 
 def _from_alpaca_row(row: dict, extra: dict) -> Example:

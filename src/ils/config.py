@@ -1,0 +1,146 @@
+"""Typed configs per stage, read from YAML with command-line overrides.
+
+An override is ``--key value`` where key is a dotted path (``--lora.r 8``) or a field name that is
+unique in the config (``--lr 1e-4``). Values are parsed as YAML scalars, so ``1e-4``, ``true`` and
+``[q_proj, v_proj]`` work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ils.errors import ConfigError
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoraOptions(Strict):
+    r: int = Field(16, description="rank of the update matrices")
+    alpha: int = Field(32, description="scale numerator: the update is scaled by alpha / r")
+    dropout: float = Field(0.05, description="dropout on the LoRA input")
+    target_modules: str | list[str] = Field("all-linear", description="module names, or all-linear")
+
+
+class EvalOptions(Strict):
+    test: str | None = Field(None, description="test file or dataset folder evaluated before/after")
+    max_new_tokens: int = 32
+    batch_size: int = 16
+    limit: int | None = Field(None, description="evaluate at most this many test records")
+
+
+class TrainConfig(Strict):
+    model: str = Field("default", description="model source name, local HF folder or .gguf file")
+    data: str = Field(..., description="training file, or a dataset folder with train.jsonl")
+    validation: str | None = Field(None, description="validation file (default: the dataset's)")
+    output: str = Field("runs/run", description="run folder to create (or resume)")
+    method: str = Field("lora", description="tuning method: lora or full")
+    lora: LoraOptions = LoraOptions()
+    epochs: float = 1.0
+    max_steps: int | None = Field(None, description="stop after this many optimizer steps")
+    batch_size: int = 8
+    grad_accum: int = 1
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_steps: int = 10
+    max_grad_norm: float = 1.0
+    max_length: int = 512
+    bf16: bool = Field(True, description="bf16 autocast (faster on CPUs with bf16 support)")
+    group_by_length: bool = True
+    eval_every: int = Field(50, description="validation loss every N steps (0: never)")
+    save_every: int = Field(50, description="checkpoint every N steps (0: only at the end)")
+    keep_checkpoints: int = 2
+    patience: int | None = Field(None, description="stop after N validations without improvement")
+    log_every: int = 1
+    seed: int = 0
+    limit: int | None = Field(None, description="use at most this many training records")
+    eval: EvalOptions | None = None
+
+
+def load_config(cls: type[C], path: str | Path | None, overrides: dict[str, Any] | None = None) -> C:
+    """YAML file (optional) + overrides → a validated config; errors name the file and field."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_yaml(Path(path))
+    for key, value in (overrides or {}).items():
+        _set(data, _resolve_key(cls, key), value)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        where = str(path) if path else "options"
+        lines = [f"{where}: {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
+        raise ConfigError("\n".join(lines)) from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of options")
+    return data
+
+
+def _fields(cls: type[BaseModel], prefix: str = "") -> list[str]:
+    out = []
+    for name, info in cls.model_fields.items():
+        sub = _model_type(info.annotation)
+        out.append(prefix + name)
+        if sub is not None:
+            out.extend(_fields(sub, prefix + name + "."))
+    return out
+
+
+def _model_type(annotation: Any) -> type[BaseModel] | None:
+    for t in (annotation, *getattr(annotation, "__args__", ())):
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            return t
+    return None
+
+
+def _resolve_key(cls: type[BaseModel], key: str) -> str:
+    key = key.lstrip("-").replace("-", "_")
+    paths = _fields(cls)
+    if key in paths:
+        return key
+    matches = [p for p in paths if p.rsplit(".", 1)[-1] == key]
+    if len(matches) == 1:
+        return matches[0]
+    hint = f"ambiguous, use one of {matches}" if matches else "unknown option"
+    raise ConfigError(f"--{key}: {hint}; options are: {', '.join(paths)}")
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        data = data.setdefault(p, {}) if isinstance(data.get(p), dict) or p not in data else data[p]
+    data[leaf] = yaml.safe_load(value) if isinstance(value, str) else value
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """['--lr', '1e-4', '--lora.r=8'] → {'lr': '1e-4', 'lora.r': '8'}."""
+    out: dict[str, str] = {}
+    it = iter(args)
+    for arg in it:
+        if not arg.startswith("--"):
+            raise ConfigError(f"unexpected argument {arg!r}; options look like --lr 1e-4")
+        key, eq, value = arg[2:].partition("=")
+        out[key] = value if eq else next(it, "true")
+    return out
+
+
+def dump_config(cfg: BaseModel) -> str:
+    return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,96 @@
+"""The one place that turns prompts into text: batched, greedy or sampled, base or adapter, EOS-stopped.
+
+Prompts are sorted by length and generated in batches with left padding, so a batch of 16 costs
+little more than one prompt (78 vs 12.6 tok/s measured on SmolLM2-135M). Everything that generates
+(evaluation, chat, the server, long-input plans, self-instruct) goes through ``Engine.generate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import torch
+
+from ils.models.chat import render_prompt
+
+Chat = Sequence[dict]
+
+
+@dataclass
+class Sampling:
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0 = greedy
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+
+class Engine:
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16):
+        self.model = model.eval()
+        self.tok = tokenizer
+        self.batch_size = batch_size
+
+    @classmethod
+    def load(cls, ref: str, batch_size: int = 16) -> "Engine":
+        """A model name (``default``, a folder, a .gguf) or a run folder."""
+        from ils.models.loading import load_any
+
+        model, tok, _ = load_any(ref)
+        return cls(model, tok, batch_size)
+
+    def chat(self, chats: Sequence[Chat], sampling: Sampling | None = None, progress: bool = False) -> list[str]:
+        """Generate the next assistant turn for each conversation."""
+        return self.complete([render_prompt(self.tok, c) for c in chats], sampling, progress)
+
+    def complete(self, prompts: Sequence[str], sampling: Sampling | None = None,
+                 progress: bool = False) -> list[str]:
+        """Continue raw prompt texts (already templated); results in input order."""
+        sampling = sampling or Sampling()
+        ids = [self.tok(p, add_special_tokens=False).input_ids for p in prompts]
+        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+        out: list[str] = [""] * len(ids)
+        for batch in _progress(_chunks(order, self.batch_size), len(order), progress):
+            for i, text in zip(batch, self._generate([ids[i] for i in batch], sampling)):
+                out[i] = text
+        return out
+
+    @torch.no_grad()
+    def _generate(self, batch: list[list[int]], s: Sampling) -> list[str]:
+        width = max(len(x) for x in batch)
+        pad = self.tok.pad_token_id
+        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch])
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch])
+        torch.manual_seed(s.seed)
+        kwargs = {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p} if s.temperature > 0 \
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        gen = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=s.max_new_tokens,
+                                  pad_token_id=pad, eos_token_id=self.tok.eos_token_id, **kwargs)
+        texts = self.tok.batch_decode(gen[:, width:], skip_special_tokens=True)
+        return [_cut(t, s.stop) for t in texts]
+
+
+def _cut(text: str, stops: Sequence[str]) -> str:
+    for stop in stops:
+        if stop and stop in text:
+            text = text[: text.index(stop)]
+    return text
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _progress(batches: Iterator[list[int]], total: int, show: bool) -> Iterator[list[int]]:
+    if not show:
+        yield from batches
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("generate", total=total)
+        for batch in batches:
+            yield batch
+            bar.update(task, advance=len(batch))

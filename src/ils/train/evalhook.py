@@ -1,0 +1,81 @@
+"""Before/after evaluation of a run (the ``eval:`` block of a train config).
+
+The base model is scored before training and the tuned model after, on the same test records, so
+every run folder carries its own before/after numbers in ``eval/`` and ``plots/eval.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ils.config import TrainConfig
+from ils.evaluate.runner import evaluate
+from ils.infer.engine import Engine, Sampling
+from ils.io import RunDir, atomic_path, write_json
+from ils.train.data import read_split
+
+
+def _test_records(cfg: TrainConfig) -> list:
+    return read_split(cfg.eval.test, "test", cfg.eval.limit)
+
+
+def _sampling(cfg: TrainConfig) -> Sampling:
+    return Sampling(max_new_tokens=cfg.eval.max_new_tokens)
+
+
+def eval_before(cfg: TrainConfig, run: RunDir) -> dict | None:
+    """Score the base model unless a resumed run already did."""
+    if cfg.eval is None or cfg.eval.test is None:
+        return None
+    dest = run.eval / "before"
+    if (dest / "report.json").is_file():
+        return None
+    engine = Engine.load(cfg.model, cfg.eval.batch_size)
+    return evaluate(engine, _test_records(cfg), dest, _sampling(cfg), label=f"{cfg.model} (base)")
+
+
+def eval_after(cfg: TrainConfig, run: RunDir, model: Any, tok: Any) -> dict | None:
+    if cfg.eval is None or cfg.eval.test is None:
+        return None
+    engine = Engine(model, tok, cfg.eval.batch_size)
+    report = evaluate(engine, _test_records(cfg), run.eval / "after", _sampling(cfg), label=str(run.root))
+    write_json(run.eval / "comparison.json", compare(run))
+    plot_before_after(run)
+    return report
+
+
+def compare(run: RunDir) -> dict:
+    """{task: {metric, before, after}} from the two reports."""
+    import json
+
+    before = json.loads((run.eval / "before" / "report.json").read_text())
+    after = json.loads((run.eval / "after" / "report.json").read_text())
+    rows = {t: {"metric": a["metric"], "before": before["tasks"].get(t, {}).get("score"), "after": a["score"]}
+            for t, a in after["tasks"].items()}
+    rows["overall"] = {"metric": "exact_match", "before": before["overall"]["score"],
+                       "after": after["overall"]["score"]}
+    return rows
+
+
+def plot_before_after(run: RunDir) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = compare(run)
+    names = list(rows)
+    xs = range(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.8), 4))
+    ax.bar([x - 0.2 for x in xs], [rows[n]["before"] or 0 for n in names], 0.4, label="before (base)")
+    ax.bar([x + 0.2 for x in xs], [rows[n]["after"] for n in names], 0.4, label="after (tuned)")
+    ax.set_xticks(list(xs), names, rotation=35, ha="right")
+    ax.set_ylabel("score")
+    ax.set_ylim(0, 1)
+    ax.legend()
+    dest = run.plots / "eval.png"
+    with atomic_path(dest) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return dest

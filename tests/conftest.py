@@ -1,0 +1,92 @@
+"""Fixtures: a tiny random-weight Llama with a trained byte-level BPE tokenizer (no downloads)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from ils.records import Example
+
+SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+
+CHATML = (
+    "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content']"
+    " + '<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}"
+    "{% endif %}"
+)
+CORPUS = ["Add 2 and 3.", "What is 12 plus 7?", "Sort these numbers: 5, 1, 4.", "Reverse the words.",
+          "hello world", "The answer is 42.", "0123456789 abcdefghijklmnopqrstuvwxyz"] * 20
+
+
+@pytest.fixture(autouse=True)
+def _ils_home(tmp_path_factory, monkeypatch, request):
+    """Every test gets its own ILS_HOME, except integration tests, which reuse the real cache."""
+    if "integration" not in request.keywords:
+        monkeypatch.setenv("ILS_HOME", str(tmp_path_factory.mktemp("ils_home")))
+
+
+def build_tokenizer():
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                   pad_token="<|im_end|>", unk_token="<|endoftext|>")
+    fast.chat_template = CHATML
+    return fast
+
+
+def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tok = build_tokenizer()
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         tie_word_embeddings=True, initializer_range=0.3, eos_token_id=tok.eos_token_id,
+                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+def toy_examples(n: int = 32, seed: int = 0) -> list[Example]:
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        a, b = rng.randint(0, 9), rng.randint(0, 9)
+        out.append(Example.from_alpaca(f"Add {a} and {b}.", "", str(a + b), task="toy_add",
+                                       answer=str(a + b), id=f"toy-{i}"))
+    return out
+
+
+@pytest.fixture
+def toy_data(tmp_path) -> Path:
+    from ils.records import write_examples
+
+    folder = tmp_path / "toy"
+    write_examples(folder / "train.jsonl", toy_examples(48))
+    write_examples(folder / "validation.jsonl", toy_examples(8, seed=1))
+    write_examples(folder / "test.jsonl", toy_examples(8, seed=2))
+    return folder
+
+
+def pytest_configure(config):
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
