@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from datasketch import MinHash, MinHashLSH
 
-from ils.data.dedup import NearDupConfig, _hash32, kinds, shingles
+from ils.data.dedup import NearDupConfig, _hash32, _signatures, kinds, shingles
 from ils.data.rouge import match_masks, rouge_l, tokens
 
 
@@ -36,6 +36,7 @@ class InstructionPool:
         self._masks: list[dict[str, int]] = []
         self._lsh = {"char": MinHashLSH(cfg.short_threshold, cfg.num_perm),
                      "word": MinHashLSH(cfg.long_threshold, cfg.num_perm)}
+        self._proto = MinHash(num_perm=cfg.num_perm, seed=cfg.seed, hashfunc=_hash32)  # permutations, once
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -43,7 +44,8 @@ class InstructionPool:
     def _sig(self, text: str) -> dict[str, MinHash]:
         out = {}
         for kind in kinds(text, self.cfg):
-            mh = MinHash(num_perm=self.cfg.num_perm, seed=self.cfg.seed, hashfunc=_hash32)
+            mh = MinHash(num_perm=self.cfg.num_perm, seed=self.cfg.seed, hashfunc=_hash32,
+                         permutations=self._proto.permutations, scheme=self._proto.scheme)
             mh.update_batch(list(shingles(text, kind, self.cfg)))
             out[kind] = mh
         return out
@@ -73,9 +75,17 @@ class InstructionPool:
             self._lsh[kind].insert(i, mh, check_duplication=False)
         return i
 
-    def offer(self, text: str) -> Match | None:
+    def signatures(self, texts: list[str]) -> list[dict[str, MinHash]]:
+        """Signatures of many texts at once (vectorized; the same values as one by one)."""
+        return _signatures(texts, self.cfg)
+
+    def offer_many(self, texts: list[str]) -> list[Match | None]:
+        """``offer`` each text in order: each is checked against the pool including the earlier ones."""
+        return [self.offer(t, sig) for t, sig in zip(texts, self.signatures(texts))]
+
+    def offer(self, text: str, sig: dict[str, MinHash] | None = None) -> Match | None:
         """Add ``text`` unless it near-duplicates the pool; returns the match that blocked it."""
-        sig = self._sig(text)
+        sig = sig or self._sig(text)
         hit = self.query(text, sig)
         if hit is None:
             self.add(text, sig)

@@ -142,17 +142,23 @@ def parse_yes_no(completion: str) -> bool | None:
     return None if m is None else m.group(1).lower() == "yes"
 
 
+def _clip(text: str, n: int = 300) -> str:
+    """Shorten a long seed instance so that few-shot prompts stay cheap to prefill."""
+    return text if len(text) <= n else text[:n].rsplit(" ", 1)[0] + " …"
+
+
 def instance_prompt(task: str, is_classification: bool, examples: list[Task]) -> str:
     if is_classification:
         head = ("Given the classification task definition and the class labels, generate an input that "
                 "corresponds to each of the class labels. If the task doesn't require input, just generate "
                 "the correct class label.\n\n")
-        shots = [f"Task: {t.instruction}\n" + "\n".join(f"Class label: {o}\nInput: {i}" for i, o in t.instances[:2])
+        shots = [f"Task: {t.instruction}\n" + "\n".join(f"Class label: {_clip(o)}\nInput: {_clip(i)}" for i, o in t.instances[:2])
                  for t in examples]
         return head + "\n\n".join(shots + [f"Task: {task}\nClass label:"])
     head = ("Come up with examples for the following tasks. Try to generate multiple examples when possible. "
             "If the task doesn't require additional input, you can generate the output directly.\n\n")
-    shots = [f"Task: {t.instruction}\n" + "\n".join(f"Input: {i or '<noinput>'}\nOutput: {o}" for i, o in t.instances[:2])
+    shots = [f"Task: {t.instruction}\n" + "\n".join(f"Input: {_clip(i) or '<noinput>'}\nOutput: {_clip(o)}"
+                                                  for i, o in t.instances[:2])
              for t in examples]
     return head + "\n\n".join(shots + [f"Task: {task}\nInput:"])
 

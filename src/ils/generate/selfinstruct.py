@@ -172,11 +172,11 @@ def _instances(st: State, backend: Backend, cfg: SelfInstructConfig, rng: random
                fresh: list[tuple[str, str]], drop: Callable) -> int:
     if not fresh:
         return 0
-    cls_shots = _shots(st.seeds, rng, True, 4) + _shots(st.seeds, rng, False, 4)
+    cls_shots = _shots(st.seeds, rng, True, 3) + _shots(st.seeds, rng, False, 3)
     rng.shuffle(cls_shots)
     answers = _generate(backend, [classify_prompt(t, cls_shots) for t, _ in fresh], Params(3, 0.0, 1.0, 0))
     is_cls = [isinstance(a, str) and parse_yes_no(a) is True for a in answers]
-    prompts = [instance_prompt(t, c, _shots(st.seeds, rng, c, 3)) for (t, _), c in zip(fresh, is_cls)]
+    prompts = [instance_prompt(t, c, _shots(st.seeds, rng, c, 2)) for (t, _), c in zip(fresh, is_cls)]
     outs = _generate(backend, prompts, Params(cfg.instance_tokens, cfg.temperature, cfg.top_p, st.round))
     kept = 0
     for (text, kind), c, out in zip(fresh, is_cls, outs):
