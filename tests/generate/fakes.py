@@ -39,6 +39,8 @@ class Scripted:
                     f"{' '.join(self.rng.sample(WORDS, 5))}.\n11. Draw a picture of a cat.\n12. Hi.\n"
                     f"13. What is the relation between the given pairs?\n14. ```code``` here\n"
                     f"15. Repeat constant {' '.join(self.rng.sample(WORDS, 6))} {c}.")
+        if p.startswith("Rewrite the given task"):
+            return f" {fresh_instruction(self.rng, 1000 + self.calls)} Use at most 50 words.\n\nNew task: more"
         if p.startswith("Can the following task"):
             return " Yes" if "Classify" in p.rsplit("Task:", 1)[1] else " No"
         task = p.rsplit("Task:", 1)[1]

@@ -147,3 +147,13 @@ def test_cli_self_instruct_and_generate_group(tmp_path, monkeypatch):
     assert "kept" in res.output and (tmp_path / "ds" / "manifest.json").is_file()
     res = CliRunner().invoke(app, ["generate", "--help"])
     assert "self-instruct" in res.output and "--prompt" in res.output
+
+
+def test_evolve_adds_rewritten_tasks(tmp_path):
+    from ils.generate.prompts import EVOL, evol_prompt, parse_evolved
+
+    assert all(EVOL[op] in evol_prompt("Sort the list.", op) for op in EVOL)
+    assert parse_evolved(" Sort the list twice.\n\nNew task: x") == "Sort the list twice."
+    man = run(seed_file(tmp_path), tmp_path / "ds", SelfInstructConfig(n=8, prompts_per_round=2, evolve=1.0),
+              Scripted())
+    assert any(k.startswith("evolved:") for k in man["by_kind"]), man["by_kind"]
