@@ -157,3 +157,19 @@ def test_evolve_adds_rewritten_tasks(tmp_path):
     man = run(seed_file(tmp_path), tmp_path / "ds", SelfInstructConfig(n=8, prompts_per_round=2, evolve=1.0),
               Scripted())
     assert any(k.startswith("evolved:") for k in man["by_kind"]), man["by_kind"]
+
+
+def test_interrupt_writes_what_is_there_and_rerun_continues(tmp_path):
+    class Stops(Scripted):
+        def generate(self, prompts, params):
+            if self.calls >= 12:
+                raise KeyboardInterrupt
+            return super().generate(prompts, params)
+
+    out = tmp_path / "ds"
+    with pytest.raises(KeyboardInterrupt):
+        run(seed_file(tmp_path), out, SelfInstructConfig(n=50, prompts_per_round=2), Stops())
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["interrupted"] and man["kept_tasks"] > 0
+    again = run(seed_file(tmp_path), out, SelfInstructConfig(n=man["kept_tasks"] + 2, prompts_per_round=2), Scripted())
+    assert again["kept_tasks"] >= man["kept_tasks"] + 2

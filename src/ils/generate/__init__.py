@@ -19,7 +19,11 @@ def run(seeds: str | Path, out_dir: str | Path, cfg: SelfInstructConfig, backend
     """Seeds file → rounds (resumable) → dataset folder; returns the manifest."""
     tasks, errors = load_seeds(seeds)
     out = Path(out_dir)
-    self_instruct(tasks, backend, out, cfg, on_round)
+    try:
+        self_instruct(tasks, backend, out, cfg, on_round)
+    except KeyboardInterrupt:  # stopped by hand: the journals are complete, so write what is there
+        write_dataset(out, cfg.seed, {"seeds": str(seeds), "interrupted": True})
+        raise
     info = {"seeds": str(seeds), "seed_tasks": len(tasks), "bad_seed_records": [str(e) for e in errors],
             "backend": getattr(backend, "name", "?"), "config": {k: v for k, v in vars(cfg).items() if k != "limits"}}
     return write_dataset(out, cfg.seed, info)

@@ -129,9 +129,9 @@ def verb_object_plot(kept: list[dict], path: Path, top: int = 20) -> Path:
 
 
 def markdown(man: dict) -> str:
-    lines = [f"# Self-instruct dataset\n", f"- kept tasks: {man['kept_tasks']} of {man['candidates']} candidate "
+    lines = ["# Self-instruct dataset\n", f"- kept tasks: {man['kept_tasks']} of {man['candidates']} candidate "
              f"instructions (kept fraction {man['kept_fraction']:.1%}); examples: {man['examples']}",
-             f"- splits: " + ", ".join(f"{k} {v}" for k, v in man["counts"].items()),
+             "- splits: " + ", ".join(f"{k} {v}" for k, v in man["counts"].items()),
              f"- classification tasks: {man['classification']}; by kind: {man['by_kind']}",
              f"- mean highest ROUGE-L with a seed: {man['rouge_vs_seeds']['mean']}", "",
              "## Drops by reason\n", "| reason | count |", "|---|---:|"]
