@@ -40,13 +40,15 @@ def _block(inst: str, sol: str, tests: str) -> str:
 
 
 def code_prompt(rng: random.Random, machine: list[CodeTask]) -> str:
-    shots = rng.sample(SEED_CODE, 2) + [(t.instruction, t.solution, t.tests) for t in rng.sample(machine, min(1, len(machine)))]
+    mine = rng.sample(machine, min(1, len(machine)))
+    shots = rng.sample(SEED_CODE, 2) + [(t.instruction, t.solution, t.tests) for t in mine]
     head = ("Write a new, different Python programming task, its solution and assert-based tests, "
             "in the same format as these.\n\n")
     return head + "\n\n".join(_block(*s) for s in shots) + "\n\n### Task\n"
 
 
-_PARSE = re.compile(r"^(.*?)\n### Solution\s*\n```(?:python)?\n(.*?)```\s*\n### Tests\s*\n```(?:python)?\n(.*?)(?:```|\Z)",
+_PARSE = re.compile(r"^(.*?)\n### Solution\s*\n```(?:python)?\n(.*?)```\s*\n"
+                    r"### Tests\s*\n```(?:python)?\n(.*?)(?:```|\Z)",
                     re.S)
 
 

@@ -152,7 +152,8 @@ def instance_prompt(task: str, is_classification: bool, examples: list[Task]) ->
         head = ("Given the classification task definition and the class labels, generate an input that "
                 "corresponds to each of the class labels. If the task doesn't require input, just generate "
                 "the correct class label.\n\n")
-        shots = [f"Task: {t.instruction}\n" + "\n".join(f"Class label: {_clip(o)}\nInput: {_clip(i)}" for i, o in t.instances[:2])
+        shots = [f"Task: {t.instruction}\n" + "\n".join(f"Class label: {_clip(o)}\nInput: {_clip(i)}"
+                                                  for i, o in t.instances[:2])
                  for t in examples]
         return head + "\n\n".join(shots + [f"Task: {task}\nClass label:"])
     head = ("Come up with examples for the following tasks. Try to generate multiple examples when possible. "

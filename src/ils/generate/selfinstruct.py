@@ -154,13 +154,15 @@ def _candidates(st: State, backend: Backend, cfg: SelfInstructConfig, rng: rando
     return cands
 
 
-def _filter(st: State, cands: list[tuple[str, str]], cfg: SelfInstructConfig, drop: Callable) -> list[tuple[str, str]]:
+def _filter(st: State, cands: list[tuple[str, str]], cfg: SelfInstructConfig,
+            drop: Callable) -> list[tuple[str, str]]:
     fresh = []
     for text, kind in cands:
         why = instruction_reason(text, cfg.limits)
         if why is None:
             hit = st.pool.offer(text)
-            why = None if hit is None else f"near duplicate of the pool (ROUGE-L {hit.score:.2f} with '{hit.text[:60]}')"
+            why = None if hit is None else \
+                f"near duplicate of the pool (ROUGE-L {hit.score:.2f} with '{hit.text[:60]}')"
         if why:
             drop(text, why, "filter")
         else:
@@ -227,7 +229,8 @@ def _code_round(st: State, backend: Backend, cfg: SelfInstructConfig, rng: rando
         if why:
             drop(task.instruction, why, "code", True)
             continue
-        _keep(st, {"instruction": task.instruction, "instances": [{"input": "", "output": f"```python\n{task.solution}\n```"}],
+        answer = f"```python\n{task.solution}\n```"
+        _keep(st, {"instruction": task.instruction, "instances": [{"input": "", "output": answer}],
                    "is_classification": False, "kind": "code", "solution": task.solution, "tests": task.tests})
         kept += 1
     return kept
