@@ -53,13 +53,21 @@ def demo(output: Path = typer.Option(Path("demo-out"), "-o", "--output"),
     _print_run(run_demo(output, steps=steps, model=model))
 
 
-@app.command()
-def generate(model: str = typer.Option("default", "--model", "-m", help="model name or run folder"),
+generate_app = typer.Typer(help="Generate: answers for prompts (no subcommand), or new instruction data.",
+                           invoke_without_command=True)
+app.add_typer(generate_app, name="generate")
+
+
+@generate_app.callback()
+def generate(ctx: typer.Context,
+             model: str = typer.Option("default", "--model", "-m", help="model name or run folder"),
              prompt: list[str] = typer.Option([], "--prompt", "-p", help="a user message (repeatable)"),
              input: Optional[Path] = typer.Option(None, "--input", "-i", help="Example file: generate for each"),
              max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
              batch_size: int = 16):
     """Generate answers, batched; greedy unless --temperature > 0. Prints one JSON line per prompt."""
+    if ctx.invoked_subcommand:
+        return
     from ils.infer.engine import Engine, Sampling
     from ils.records import load_examples
 
@@ -70,6 +78,34 @@ def generate(model: str = typer.Option("default", "--model", "-m", help="model n
     texts = engine.chat(chats, Sampling(max_new_tokens, temperature, top_p, seed), progress=True)
     for chat, text in zip(chats, texts):
         print(json.dumps({"prompt": chat[-1]["content"], "output": text}, ensure_ascii=False))
+
+
+@generate_app.command("self-instruct")
+def self_instruct(seeds: Path = typer.Option(..., help="seed_tasks.jsonl layout or any Example file"),
+                  n: int = typer.Option(100, help="stop once this many tasks are kept"),
+                  output: Path = typer.Option(..., "-o", "--output", help="dataset folder (rerun to resume)"),
+                  model: str = typer.Option("default", "--model", "-m", help="default | RUN_DIR | openai:URL"),
+                  prompts_per_round: int = 16, seed: int = 0, temperature: float = 0.7,
+                  time_limit: Optional[float] = typer.Option(None, help="minutes for this invocation"),
+                  max_rounds: Optional[int] = None, patience: int = 10,
+                  evolve: float = typer.Option(0.0, help="extra Evol-Instruct rewrites, as a fraction of prompts"),
+                  code: bool = typer.Option(False, help="code tasks, kept only if the solution passes its tests"),
+                  endpoint_model: str = typer.Option("default", help="model name sent to an openai: endpoint"),
+                  api_key_env: str = "OPENAI_API_KEY", api: str = "chat", concurrency: int = 4,
+                  retries: int = 3, budget: Optional[int] = None, batch_size: int = 16):
+    """Self-Instruct: grow an instruction dataset from seed tasks (resumable; report and plots in -o)."""
+    from ils.generate import SelfInstructConfig, make_backend, run
+
+    kw = dict(model=endpoint_model, key_env=api_key_env, api=api, concurrency=concurrency, retries=retries,
+              budget=budget) if model.startswith("openai:") else {}
+    cfg = SelfInstructConfig(n=n, prompts_per_round=prompts_per_round, seed=seed, temperature=temperature,
+                             time_limit=time_limit * 60 if time_limit else None, max_rounds=max_rounds,
+                             patience=patience, evolve=evolve, code=code)
+    man = run(seeds, output, cfg, make_backend(model, batch_size, **kw),
+              on_round=lambda r: err.print(f"round {r['round']}: kept {r['kept']} (total {r['total_kept']}), "
+                                           f"dropped {sum(r['dropped'].values())}", highlight=False))
+    out.print(f"kept {man['kept_tasks']} tasks ({man['examples']} examples) of {man['candidates']} candidates "
+              f"({man['kept_fraction']:.1%}); report: {output / 'report.md'}")
 
 
 @app.command()
