@@ -44,7 +44,7 @@ def build_tokenizer():
     return fast
 
 
-def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
+def build_tiny_llama(folder: Path, seed: int = 0, **overrides) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -53,7 +53,7 @@ def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
     config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          tie_word_embeddings=True, initializer_range=0.3, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
+                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, **overrides)
     LlamaForCausalLM(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
@@ -62,6 +62,12 @@ def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_bias(tmp_path_factory) -> Path:
+    """The tiny Llama with biases in attention and MLP (for BitFit)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama_bias"), attention_bias=True, mlp_bias=True)
 
 
 def toy_examples(n: int = 32, seed: int = 0) -> list[Example]:
