@@ -56,7 +56,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = Non
     cfg = _start_run(cfg, run, resume, accelerator)
     s = _build_session(cfg, run, accelerator)
     progress = _restore(s) if resume else Progress()
-    if s.accelerator.is_main_process:
+    if s.accelerator.is_main_process and cfg.task == "instruction":
         eval_before(cfg, run)
     _run_steps(s, progress, on_step)
     _finish(s, progress)
@@ -118,7 +118,7 @@ def _load_for_task(cfg: TrainConfig) -> tuple[Any, Any, TrainData, Any]:
 
 def _check_lengths(data: TrainData, model: Any) -> None:
     limit = getattr(model.config, "max_position_embeddings", None)
-    longest = max(len(ids) for ids, _ in data.train)
+    longest = max(len(item[0]) for item in data.train)
     if limit and longest > limit:
         raise TrainingError(f"a training sequence has {longest} tokens, more than the model's {limit} "
                             "positions; lower max_length")
@@ -154,7 +154,7 @@ def _restore(s: Session) -> Progress:
 
 def _micro_batches(s: Session, progress: Progress) -> Iterator[list[int]]:
     """Endless stream of micro-batches from (epoch, index); advances ``progress`` as it goes."""
-    lengths = [len(ids) for ids, _ in s.data.train]
+    lengths = [len(item[0]) for item in s.data.train]
     while True:
         plan = batch_plan(lengths, s.cfg.batch_size, s.cfg.seed, progress.epoch, s.cfg.group_by_length)
         while progress.index < len(plan):
@@ -192,7 +192,7 @@ def _one_step(s: Session, batches: list[list[int]], step: int = 0) -> dict:
     acc = s.accelerator
     items = [[s.data.train[i] for i in b] for b in batches]
     objective = acc.unwrap_model(s.loss_fn)
-    n_trained = sum(objective.count(lab) for batch in items for _, lab in batch)
+    n_trained = sum(objective.count(item[1]) for batch in items for item in batch)
     total_loss, tokens = 0.0, 0
     for batch in items[acc.process_index::acc.num_processes]:
         inputs = objective.collate(batch, s.tok.pad_token_id)
@@ -247,7 +247,7 @@ def _should_stop(s: Session, p: Progress) -> bool:
 def validation_loss(s: Session) -> float:
     """Mean loss per response token over the whole validation set."""
     s.loss_fn.eval()
-    lengths = [len(ids) for ids, _ in s.data.validation]
+    lengths = [len(item[0]) for item in s.data.validation]
     objective = s.accelerator.unwrap_model(s.loss_fn)
     total, count = 0.0, 0
     for batch in batch_plan(lengths, s.cfg.batch_size * 2, 0, 0, True):
@@ -268,7 +268,13 @@ def _finish(s: Session, p: Progress) -> None:
     with atomic_path(dest) as tmp:
         s.method.save(s.accelerator.unwrap_model(s.loss_fn).model, s.tok, tmp)
     plot_curves(s.run)
-    eval_after(s.cfg, s.run, s.accelerator.unwrap_model(s.loss_fn).model, s.tok)
+    model = s.accelerator.unwrap_model(s.loss_fn).model
+    if s.cfg.task == "instruction":
+        eval_after(s.cfg, s.run, model, s.tok)
+    else:
+        from ils.train.heads import evaluate_head
+
+        evaluate_head(s.cfg, s.run, model, s.tok)
     _write_info(s.run, s.cfg, s.model, s.data, status="done", steps=p.step, best_step=p.best_step)
 
 
