@@ -53,7 +53,7 @@ def run_one(method: str, args: argparse.Namespace, out: Path) -> dict:
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, "--child", method, "--out", str(out), "--model", args.model,
                            "--train", str(args.train), "--dev", str(args.dev), "--steps", str(args.steps)],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if proc.returncode:
         return {"method": method, "error": proc.stderr.strip().splitlines()[-1]}
     row = json.loads(proc.stdout.strip().splitlines()[-1])

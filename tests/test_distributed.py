@@ -62,7 +62,7 @@ def test_two_gloo_processes_train_the_same_model(tiny_llama, toy_data, tmp_path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(_free_port()),
            str(tmp_path / "worker.py"), cfg.model_dump_json(), str(tmp_path)]
-    proc = subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path, timeout=240)
+    proc = subprocess.run(cmd, capture_output=True, env=env, cwd=tmp_path, timeout=240, check=False)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
 
     a, b = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")

@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 
 import pytest
-import torch
 
 from ils.config import HeadOptions, LoraOptions, TrainConfig
 from ils.errors import ConfigError, TrainingError

@@ -23,11 +23,8 @@ def read_records(path: Path) -> list[tuple[str, str, str]]:
         with open(path, encoding="utf-8", newline="") as f:
             rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
             return [(r["sentence"].strip(), str(r["label"]), f"{path}:{i + 2}") for i, r in enumerate(rows)]
-    out = []
-    for i, line in enumerate(open(path, encoding="utf-8")):
-        if line.strip():
-            out.append(_from_json(json.loads(line), f"{path}:{i + 1}"))
-    return out
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [_from_json(json.loads(line), f"{path}:{i + 1}") for i, line in enumerate(lines) if line.strip()]
 
 
 def _from_json(obj: dict, where: str) -> tuple[str, str, str]:

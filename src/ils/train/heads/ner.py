@@ -19,10 +19,10 @@ from ils.train.heads import HEADS, Head, ce_sum, check_labels, collate_items
 
 def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
     if path.suffix in (".jsonl", ".json"):
-        rows = [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         return [(r["tokens"], r["tags"]) for r in rows]
     out, words, tags = [], [], []
-    for line in open(path, encoding="utf-8"):
+    for line in path.read_text(encoding="utf-8").splitlines():
         parts = line.split()
         if not parts or parts[0] == "-DOCSTART-":
             if words:

@@ -26,7 +26,7 @@ from ils.train.heads import HEADS, Head, ce_sum, collate_items
 
 def read_squad(path: Path) -> list[dict]:
     if path.suffix == ".jsonl":
-        return [json.loads(line) for line in open(path, encoding="utf-8") if line.strip()]
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     out = []
     for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
         for para in article["paragraphs"]:

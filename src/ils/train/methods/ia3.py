@@ -22,8 +22,8 @@ class IA3(Method):
     Options = IA3Options
 
     def _targets(self, model: Any, cfg: Any) -> tuple[list[str], list[str]]:
-        from peft.utils.constants import (TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as FF,
-                                          TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as TM)
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as FF
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_IA3_TARGET_MODULES_MAPPING as TM
 
         o, kind = self.options(cfg), model.config.model_type
         return o.target_modules or TM[kind], o.feedforward_modules or FF[kind]
