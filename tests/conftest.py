@@ -44,7 +44,7 @@ def build_tokenizer():
     return fast
 
 
-def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
+def build_tiny_llama(folder: Path, seed: int = 0, **overrides) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -53,7 +53,7 @@ def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
     config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
                          tie_word_embeddings=True, initializer_range=0.3, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
+                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, **overrides)
     LlamaForCausalLM(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
@@ -62,6 +62,12 @@ def build_tiny_llama(folder: Path, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_bias(tmp_path_factory) -> Path:
+    """The tiny Llama with biases in attention and MLP (for BitFit)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama_bias"), attention_bias=True, mlp_bias=True)
 
 
 def toy_examples(n: int = 32, seed: int = 0) -> list[Example]:
@@ -90,3 +96,41 @@ def toy_data(tmp_path) -> Path:
 def pytest_configure(config):
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+BERT_WORDS = ("the a is was in on at of and to movie film plot good great fine lovely bad awful dull poor "
+              "peter mary john lives works visited paris london berlin acme corp where did who what cat dog "
+              "sat ran mat park house city . , ?").split()
+
+
+def build_tiny_bert(folder: Path, seed: int = 0) -> Path:
+    """A tiny random BERT with a WordPiece vocabulary written here (sub-words: ##ville, ##son)."""
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertForMaskedLM, PreTrainedTokenizerFast
+
+    folder.mkdir(parents=True, exist_ok=True)
+    letters = list("abcdefghijklmnopqrstuvwxyz0123456789")
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *BERT_WORDS, "##ville", "##son",
+             *letters, *[f"##{c}" for c in letters]]
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
+    wp = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    wp.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wp.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wp.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
+    tok = PreTrainedTokenizerFast(tokenizer_object=wp, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                  sep_token="[SEP]", mask_token="[MASK]",
+                                  model_input_names=["input_ids", "token_type_ids", "attention_mask"])
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                        num_attention_heads=4, max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    BertForMaskedLM(config).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory) -> Path:
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

@@ -104,5 +104,5 @@ def test_existing_output_needs_resume(tiny_llama, toy_data, tmp_path):
 
 
 def test_unknown_method_lists_known(tiny_llama, toy_data, tmp_path):
-    with pytest.raises(ConfigError, match="unknown method 'nope'; known: full, lora"):
+    with pytest.raises(ConfigError, match="unknown method 'nope'; known: adalora, adapter, bitfit, dora, freeze, full, ia3, lora, prefix, prompt"):
         train(_cfg(tiny_llama, toy_data, tmp_path / "run", method="nope"))

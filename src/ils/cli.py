@@ -259,8 +259,10 @@ def _print_run(run: Path) -> None:
         for task, r in rows.items():
             table.add_row(task, r["metric"], _fmt(r["before"]), _fmt(r["after"]))
         out.print(table)
-    info = rd.read_info()
-    out.print(f"run folder: {rd.root}\nadapter/model: {rd.root / ('adapter' if info['method'] != 'full' else 'model')}"
+    weights = rd.adapter if rd.adapter.is_dir() else rd.model
+    if (rd.eval / "head.json").is_file():
+        out.print(json.dumps(json.loads((rd.eval / "head.json").read_text()), indent=1))
+    out.print(f"run folder: {rd.root}\nadapter/model: {weights}"
               f"\nplots: {', '.join(str(p) for p in sorted(rd.plots.glob('*.png')))}")
 
 

@@ -36,19 +36,37 @@ class EvalOptions(Strict):
     limit: int | None = Field(None, description="evaluate at most this many test records")
 
 
+class HeadOptions(Strict):
+    labels: list[str] | None = Field(None, description="label set of a classification head (default: "
+                                     "the labels seen in training data); other labels are an error")
+    doc_stride: int = Field(128, description="extractive QA: overlap between windows of a long context")
+    max_answer_length: int = Field(30, description="extractive QA: longest answer span, in tokens")
+    n_best: int = Field(20, description="extractive QA: start/end candidates considered per window")
+
+
+TASKS = Literal["instruction", "sequence-classification", "token-classification", "extractive-qa"]
+
+
 class TrainConfig(Strict):
     model: str = Field("default", description="model source name, local HF folder or .gguf file")
     data: str = Field(..., description="training file, or a dataset folder with train.jsonl")
     validation: str | None = Field(None, description="validation file (default: the dataset's)")
     output: str = Field("runs/run", description="run folder to create (or resume)")
-    method: str = Field("lora", description="tuning method: lora or full")
+    task: TASKS = Field("instruction", description="instruction (causal LM) or an encoder task head")
+    method: str = Field("lora", description="tuning method: full, freeze, lora, dora, adalora, ia3, "
+                        "prefix, prompt, adapter, bitfit")
     lora: LoraOptions = LoraOptions()
+    method_options: dict[str, Any] = Field({}, description="options of the chosen method (see docs/methods.md)")
+    head: HeadOptions = HeadOptions()
     epochs: float = 1.0
     max_steps: int | None = Field(None, description="stop after this many optimizer steps")
     batch_size: int = 8
     grad_accum: int = 1
     lr: float = 2e-4
-    weight_decay: float = 0.0
+    weight_decay: float = Field(0.0, description="AdamW decay on weight matrices (not biases/norms)")
+    dropout: float | None = Field(None, description="set every dropout of the model to this rate")
+    neftune_alpha: float | None = Field(None, description="NEFTune: uniform noise of scale alpha/sqrt(L*d) "
+                                        "on input embeddings while training (robustness; 5 is typical)")
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_steps: int = 10
     max_grad_norm: float = 1.0

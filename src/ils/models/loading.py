@@ -51,14 +51,18 @@ def load_any(ref: str, dtype: Any = None, merge: bool = True) -> tuple[Any, Any,
 def load_run(run: Path, dtype: Any = None) -> tuple[Any, Any, dict]:
     """Base model + the run's adapter (PEFT format) or the run's full model."""
     info = json.loads((run / "ils.json").read_text())
-    if (run / "adapter" / "adapter_config.json").is_file():
+    adapter = run / "adapter"
+    if (adapter / "adapter_config.json").is_file():
         from peft import PeftModel
 
-        base, _, _ = load_base(info["base_model"], dtype)
-        model = PeftModel.from_pretrained(base, str(run / "adapter"))
-        tok = load_tokenizer(run / "adapter")
+        base, _, _ = _load_run_base(info, dtype)
+        model = PeftModel.from_pretrained(base, str(adapter))
+        tok = load_tokenizer(adapter)
+    elif (adapter / "ils_adapter.json").is_file():
+        base, _, _ = _load_run_base(info, dtype)
+        model, tok = load_ils_adapter(base, adapter), load_tokenizer(adapter)
     elif (run / "model" / "config.json").is_file():
-        model, tok, _ = load_base(str(run / "model"), dtype)
+        model, tok, _ = _load_run_base({**info, "base_model": str(run / "model")}, dtype)
     else:
         raise ModelSourceError(f"{run}: run folder has neither adapter/ nor model/ (did training finish?)")
     return model.eval(), tok, {"model": str(run), "base_model": info["base_model"], "run": info}
@@ -70,3 +74,38 @@ def merged(model: Any) -> Any:
         return model.merge_and_unload()
     except (AttributeError, ValueError, NotImplementedError, TypeError):
         return model
+
+
+def _load_run_base(info: dict, dtype: Any) -> tuple[Any, Any, Path]:
+    """A run's base: a causal LM, or for an encoder-head run the head class with its label count."""
+    head = info.get("head")
+    if not head:
+        return load_base(info["base_model"], dtype)
+    import torch
+    import transformers
+
+    folder = resolve(info["base_model"])
+    cls = getattr(transformers, head["class"])
+    model = cls.from_pretrained(str(folder), dtype=dtype or torch.float32, **head.get("kwargs", {}))
+    return model, load_tokenizer(folder), folder
+
+
+def load_ils_adapter(base: Any, folder: Path) -> Any:
+    """ILS's own adapter format (bottleneck adapters, BitFit): re-create the modules, load tensors."""
+    import torch
+    from safetensors.torch import load_file
+
+    from ils.models.bottleneck import add_adapters
+
+    spec = json.loads((folder / "ils_adapter.json").read_text())
+    if spec["method"] == "adapter":
+        add_adapters(base, spec["options"]["size"], spec["options"]["style"])
+    params = dict(base.named_parameters())
+    state = load_file(folder / "adapter.safetensors")
+    missing = sorted(set(state) - set(params))
+    if missing:
+        raise ModelSourceError(f"{folder}: adapter tensors do not fit the base model: {missing[:3]}")
+    with torch.no_grad():
+        for k, v in state.items():
+            params[k].copy_(v)
+    return base

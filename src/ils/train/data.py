@@ -48,6 +48,7 @@ class TrainData:
     validation: list[Item]
     fingerprint: str
     tasks: list[str]
+    head: dict | None = None  # encoder-head runs: {"class", "kwargs", "labels"} for loading the run
 
 
 def load_train_data(cfg: Any, tok: Any) -> TrainData:

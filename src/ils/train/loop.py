@@ -22,13 +22,14 @@ from ils import __version__
 from ils.config import TrainConfig, dump_config
 from ils.errors import TrainingError
 from ils.io import RunDir, atomic_path, write_json, write_text
-from ils.train.batching import batch_plan, collate
+from ils.train.batching import batch_plan
 from ils.train.checkpoint import Progress, load_checkpoint, save_checkpoint
 from ils.train.data import TrainData, load_train_data
 from ils.train.evalhook import eval_after, eval_before
 from ils.train.log import MetricsLog, plot_curves
 from ils.train.methods import Method, get_method, load_trainable, trainable_state
 from ils.train.objective import ResponseLoss
+from ils.train.regularise import regularise
 
 StepHook = Callable[[int, dict], None]
 
@@ -55,17 +56,28 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = Non
     run = RunDir(cfg.output)
     if not resume:
         resolve(cfg.model)  # fail on a bad model name before the run folder exists
-    cfg = _start_run(cfg, run, resume)
-    s = _build_session(cfg, run)
+    accelerator = _accelerator(cfg)
+    cfg = _start_run(cfg, run, resume, accelerator)
+    s = _build_session(cfg, run, accelerator)
     progress = _restore(s) if resume else Progress()
-    if s.accelerator.is_main_process:
+    if s.accelerator.is_main_process and cfg.task == "instruction":
         eval_before(cfg, run)
     _run_steps(s, progress, on_step)
     _finish(s, progress)
     return run.root
 
 
-def _start_run(cfg: TrainConfig, run: RunDir, resume: bool) -> TrainConfig:
+def _accelerator(cfg: TrainConfig) -> Any:
+    """Devices, mixed precision and DDP/FSDP/DeepSpeed (from torchrun / accelerate launch)."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()  # a second train() in one process may change mixed precision
+    return Accelerator(mixed_precision="bf16" if cfg.bf16 else "no", cpu=not torch.cuda.is_available())
+
+
+def _start_run(cfg: TrainConfig, run: RunDir, resume: bool, accelerator: Any) -> TrainConfig:
+    """Check the run folder on every process; only the main process writes it."""
     if resume:
         if not run.config.is_file():
             raise TrainingError(f"{run.root}: nothing to resume (no config.yaml)")
@@ -74,42 +86,52 @@ def _start_run(cfg: TrainConfig, run: RunDir, resume: bool) -> TrainConfig:
         return load_config(TrainConfig, run.config)
     if run.root.exists() and any(run.root.iterdir()):
         raise TrainingError(f"{run.root} already exists; pass --resume to continue it or choose --output")
-    run.root.mkdir(parents=True, exist_ok=True)
-    write_text(run.config, dump_config(cfg))
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        run.root.mkdir(parents=True, exist_ok=True)
+        write_text(run.config, dump_config(cfg))
+    accelerator.wait_for_everyone()
     return cfg
 
 
-def _build_session(cfg: TrainConfig, run: RunDir) -> Session:
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+def _build_session(cfg: TrainConfig, run: RunDir, accelerator: Any) -> Session:
+    torch.manual_seed(cfg.seed)
+    method = get_method(cfg.method)
+    base, tok, data, loss_cls = _load_for_task(cfg)
+    method.check(base, cfg)
+    total = _total_steps(cfg, len(data.train), accelerator.num_processes)
+    model = regularise(method.apply(base, cfg, total), cfg)
+    optimizer, scheduler = _optimizer(cfg, model, total)
+    loss_fn, optimizer, scheduler = accelerator.prepare(loss_cls(model), optimizer, scheduler)
+    if accelerator.is_main_process:
+        _write_info(run, cfg, model, data, status="training")
+    return Session(cfg, run, method, model, tok, data, loss_fn, optimizer, scheduler, accelerator, total)
 
+
+def _load_for_task(cfg: TrainConfig) -> tuple[Any, Any, TrainData, Any]:
+    """(model, tokenizer, tokenized data, loss module) for an instruction run or an encoder head."""
+    if cfg.task != "instruction":
+        from ils.train.heads import load_head_task
+
+        return load_head_task(cfg)
     from ils.models.loading import load_base
 
-    torch.manual_seed(cfg.seed)
     base, tok, _ = load_base(cfg.model)
-    AcceleratorState._reset_state()  # a second train() in one process may change mixed precision
-    accelerator = Accelerator(mixed_precision="bf16" if cfg.bf16 else "no", cpu=not torch.cuda.is_available())
     data = load_train_data(cfg, tok)
     _check_lengths(data, base)
-    method = get_method(cfg.method)
-    model = method.apply(base, cfg)
-    total = _total_steps(cfg, len(data.train))
-    optimizer, scheduler = _optimizer(cfg, model, total)
-    loss_fn, optimizer, scheduler = accelerator.prepare(ResponseLoss(model), optimizer, scheduler)
-    _write_info(run, cfg, model, data, status="training")
-    return Session(cfg, run, method, model, tok, data, loss_fn, optimizer, scheduler, accelerator, total)
+    return base, tok, data, ResponseLoss
 
 
 def _check_lengths(data: TrainData, model: Any) -> None:
     limit = getattr(model.config, "max_position_embeddings", None)
-    longest = max(len(ids) for ids, _ in data.train)
+    longest = max(len(item[0]) for item in data.train)
     if limit and longest > limit:
         raise TrainingError(f"a training sequence has {longest} tokens, more than the model's {limit} "
                             "positions; lower max_length")
 
 
-def _total_steps(cfg: TrainConfig, n: int) -> int:
-    per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / cfg.grad_accum)
+def _total_steps(cfg: TrainConfig, n: int, world: int = 1) -> int:
+    per_epoch = math.ceil(math.ceil(n / cfg.batch_size) / (cfg.grad_accum * world))
     return cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
 
 
@@ -138,7 +160,7 @@ def _restore(s: Session) -> Progress:
 
 def _micro_batches(s: Session, progress: Progress) -> Iterator[list[int]]:
     """Endless stream of micro-batches from (epoch, index); advances ``progress`` as it goes."""
-    lengths = [len(ids) for ids, _ in s.data.train]
+    lengths = [len(item[0]) for item in s.data.train]
     while True:
         plan = batch_plan(lengths, s.cfg.batch_size, s.cfg.seed, progress.epoch, s.cfg.group_by_length)
         while progress.index < len(plan):
@@ -154,7 +176,8 @@ def _run_steps(s: Session, progress: Progress, on_step: StepHook | None) -> None
     stream = _micro_batches(s, progress)
     with step_bar(s.total_steps, progress.step, s.accelerator.is_main_process) as bar:
         while progress.step < s.total_steps and not _should_stop(s, progress):
-            metrics = _one_step(s, [next(stream) for _ in range(s.cfg.grad_accum)])
+            n = s.cfg.grad_accum * s.accelerator.num_processes
+            metrics = _one_step(s, [next(stream) for _ in range(n)], progress.step)
             progress.step += 1
             _after_step(s, progress, metrics, log)
             bar(metrics)
@@ -164,25 +187,34 @@ def _run_steps(s: Session, progress: Progress, on_step: StepHook | None) -> None
         log.close()
 
 
-def _one_step(s: Session, batches: list[list[int]]) -> dict:
-    """Forward/backward over the accumulated micro-batches, then one optimizer step."""
+def _one_step(s: Session, batches: list[list[int]], step: int = 0) -> dict:
+    """Forward/backward over the accumulated micro-batches, then one optimizer step.
+
+    Under DDP each process takes every world-th micro-batch; losses are divided by the trained tokens
+    of the whole step (all processes), times the world size because DDP averages gradients.
+    """
     start = time.perf_counter()
     s.loss_fn.train()
+    acc = s.accelerator
     items = [[s.data.train[i] for i in b] for b in batches]
-    n_trained = sum(sum(1 for y in lab[1:] if y != -100) for batch in items for _, lab in batch)
+    objective = acc.unwrap_model(s.loss_fn)
+    n_trained = sum(objective.count(item[1]) for batch in items for item in batch)
     total_loss, tokens = 0.0, 0
-    for batch in items:
-        inputs = collate(batch, s.tok.pad_token_id)
+    for batch in items[acc.process_index::acc.num_processes]:
+        inputs = objective.collate(batch, s.tok.pad_token_id)
         tokens += int(inputs["attention_mask"].sum())
-        with s.accelerator.autocast():
+        with acc.autocast():
             loss_sum, _ = s.loss_fn(**inputs)
-        s.accelerator.backward(loss_sum / n_trained)
+        acc.backward(loss_sum * acc.num_processes / n_trained)
         total_loss += loss_sum.item()
     if s.cfg.max_grad_norm:
-        s.accelerator.clip_grad_norm_(s.loss_fn.parameters(), s.cfg.max_grad_norm)
+        acc.clip_grad_norm_(s.loss_fn.parameters(), s.cfg.max_grad_norm)
     s.optimizer.step()
+    s.method.after_optimizer_step(s.model, step)
     s.scheduler.step()
     s.optimizer.zero_grad(set_to_none=True)
+    if acc.num_processes > 1:
+        total_loss = acc.reduce(torch.tensor(total_loss), "sum").item()
     elapsed = time.perf_counter() - start
     return {"loss": total_loss / n_trained, "lr": s.scheduler.get_last_lr()[0], "tokens": tokens,
             "tok_per_s": tokens / elapsed}
@@ -221,10 +253,11 @@ def _should_stop(s: Session, p: Progress) -> bool:
 def validation_loss(s: Session) -> float:
     """Mean loss per response token over the whole validation set."""
     s.loss_fn.eval()
-    lengths = [len(ids) for ids, _ in s.data.validation]
+    lengths = [len(item[0]) for item in s.data.validation]
+    objective = s.accelerator.unwrap_model(s.loss_fn)
     total, count = 0.0, 0
     for batch in batch_plan(lengths, s.cfg.batch_size * 2, 0, 0, True):
-        inputs = collate([s.data.validation[i] for i in batch], s.tok.pad_token_id)
+        inputs = objective.collate([s.data.validation[i] for i in batch], s.tok.pad_token_id)
         with s.accelerator.autocast():
             loss_sum, n = s.loss_fn(**inputs)
         total, count = total + loss_sum.item(), count + int(n)
@@ -242,7 +275,13 @@ def _finish(s: Session, p: Progress) -> None:
         s.method.save(s.accelerator.unwrap_model(s.loss_fn).model, s.tok, tmp)
     plot_curves(s.run)
     _write_info(s.run, s.cfg, s.model, s.data, status="done", steps=p.step, best_step=p.best_step)
-    eval_after(s.cfg, s.run, s.accelerator.unwrap_model(s.loss_fn).model, s.tok)  # may merge the adapter
+    model = s.accelerator.unwrap_model(s.loss_fn).model
+    if s.cfg.task == "instruction":
+        eval_after(s.cfg, s.run, model, s.tok)  # may merge the adapter: after ils.json counted params
+    else:
+        from ils.train.heads import evaluate_head
+
+        evaluate_head(s.cfg, s.run, model, s.tok)
 
 
 def _write_info(run: RunDir, cfg: TrainConfig, model: Any, data: TrainData, **extra: Any) -> None:
@@ -253,7 +292,7 @@ def _write_info(run: RunDir, cfg: TrainConfig, model: Any, data: TrainData, **ex
     folder = resolve(cfg.model)
     info = {"ils_version": __version__, "base_model": cfg.model, "base_folder": str(folder),
             "base_fingerprint": _base_fingerprint(folder), "dataset_fingerprint": data.fingerprint,
-            "method": cfg.method, "tasks": data.tasks, "trainable_params": trainable,
+            "method": cfg.method, "task": cfg.task, "head": getattr(data, "head", None), "tasks": data.tasks, "trainable_params": trainable,
             "total_params": total, "train_records": len(data.train), **extra}
     write_json(run.info, info)
 

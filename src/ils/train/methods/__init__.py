@@ -1,6 +1,9 @@
-"""Tuning methods: how a model is wrapped for training and how the result is saved.
+"""Tuning methods: how a model is wrapped for training, what it promises to train, how it is saved.
 
-One method = one small file registering a ``Method``; ``METHODS.get(name)`` lists the known ones.
+One method = one small file registering a ``Method`` subclass; ``METHODS.get(name)`` lists the known
+ones. A method declares its options as a pydantic model (``Options``), read from ``method_options:``
+in the train config (LoRA-family methods also read the ``lora:`` block), and refuses models it
+cannot apply to in ``check`` -- before any training starts.
 """
 
 from __future__ import annotations
@@ -9,7 +12,14 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ils.errors import ConfigError
 from ils.registry import Registry
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 class Method:
@@ -17,10 +27,35 @@ class Method:
 
     name = ""
     folder = "adapter"  # where in the run folder the result goes: adapter/ or model/
+    Options: type[BaseModel] = NoOptions
+    causal_only = False  # True: needs a causal LM (prompt learning), not an encoder head
 
-    def apply(self, model: Any, cfg: Any) -> Any:
+    def options(self, cfg: Any) -> Any:
+        """The method's validated options; errors name the config field."""
+        try:
+            return self.Options.model_validate(cfg.method_options or {})
+        except ValidationError as e:
+            lines = [f"method_options.{'.'.join(map(str, err['loc']))}: {err['msg']} (method {self.name})"
+                     for err in e.errors()]
+            raise ConfigError("\n".join(lines)) from None
+
+    def check(self, model: Any, cfg: Any) -> None:
+        """Raise ConfigError when this method cannot apply to ``model`` with ``cfg``."""
+        self.options(cfg)
+        if self.causal_only and getattr(cfg, "task", "instruction") != "instruction":
+            raise ConfigError(f"method {self.name!r} needs a causal LM (task: instruction), "
+                              f"not the encoder head {cfg.task!r}; use lora, adapter, bitfit, freeze or full")
+
+    def apply(self, model: Any, cfg: Any, total_steps: int) -> Any:
         """Return the model ready to train (only the parameters to train require grad)."""
         return model
+
+    def promised(self, model: Any, cfg: Any) -> int:
+        """How many parameters ``apply`` will leave trainable, computed from the base model alone."""
+        raise NotImplementedError
+
+    def after_optimizer_step(self, model: Any, step: int) -> None:
+        """Per-step hook (AdaLoRA reallocates ranks here); runs before gradients are cleared."""
 
     def save(self, model: Any, tokenizer: Any, dest: Path) -> None:
         model.save_pretrained(dest, safe_serialization=True)
@@ -28,13 +63,23 @@ class Method:
 
 
 METHODS: Registry[type[Method]] = Registry("method")
-_BUILTIN = ("ils.train.methods.lora", "ils.train.methods.full")
+_BUILTIN = ("full", "freeze", "lora", "dora", "adalora", "ia3", "prefix", "prompt", "adapter", "bitfit")
 
 
 def get_method(name: str) -> Method:
     for module in _BUILTIN:
-        importlib.import_module(module)
+        importlib.import_module(f"ils.train.methods.{module}")
     return METHODS.get(name)()
+
+
+def freeze_all(model: Any) -> None:
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+
+def count_trainable(model: Any) -> int:
+    """Trainable parameters, each shared (tied) tensor counted once."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def trainable_state(model: Any) -> dict:

@@ -12,7 +12,10 @@ class Full(Method):
     name = "full"
     folder = "model"
 
-    def apply(self, model: Any, cfg: Any) -> Any:
+    def apply(self, model: Any, cfg: Any, total_steps: int) -> Any:
         for p in model.parameters():
             p.requires_grad_(True)
         return model
+
+    def promised(self, model: Any, cfg: Any) -> int:
+        return sum(p.numel() for p in model.parameters())

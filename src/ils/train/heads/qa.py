@@ -1,0 +1,153 @@
+"""Extractive QA head: predict the answer span's start and end tokens inside the context.
+
+Long contexts are cut into overlapping windows (``head.doc_stride``) with the tokenizer's offset
+mapping, so every answer lies wholly inside some window; a window without the answer points at [CLS].
+Decoding keeps the ``n_best`` starts and ends per window, drops spans that are reversed, too long or
+outside the context, and takes the best start+end score over all windows. Scored with SQuAD's
+official EM/F1 normalisation (lower case, no punctuation, no articles, single spaces).
+Reads SQuAD JSON or JSONL {id, question, context, answers: {text: [...], answer_start: [...]}}.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ils.errors import ConfigError
+from ils.io import write_text
+from ils.train.heads import HEADS, Head, ce_sum, collate_items
+
+
+def read_squad(path: Path) -> list[dict]:
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    out = []
+    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
+        for para in article["paragraphs"]:
+            for qa in para["qas"]:
+                out.append({"id": qa["id"], "title": article["title"], "question": qa["question"],
+                            "context": para["context"],
+                            "answers": {"text": [a["text"] for a in qa["answers"]],
+                                        "answer_start": [a["answer_start"] for a in qa["answers"]]}})
+    return out
+
+
+def split_by_article(src: Path, out_dir: Path) -> tuple[Path, Path]:
+    """SQuAD v1.1 dev → train.jsonl (first half of the articles) + validation.jsonl (second half)."""
+    records = read_squad(src)
+    titles = list(dict.fromkeys(r["title"] for r in records))
+    first = set(titles[: len(titles) // 2])
+    paths = out_dir / "train.jsonl", out_dir / "validation.jsonl"
+    for path, keep in zip(paths, (True, False)):
+        write_text(path, "".join(json.dumps(r) + "\n" for r in records if (r["title"] in first) == keep))
+    return paths
+
+
+def windows(tok: Any, records: list[dict], cfg: Any) -> Any:
+    return tok([r["question"].lstrip() for r in records], [r["context"] for r in records],
+               truncation="only_second", max_length=cfg.max_length, stride=cfg.head.doc_stride,
+               return_overflowing_tokens=True, return_offsets_mapping=True)
+
+
+def answer_tokens(enc: Any, i: int, start: int, end: int) -> tuple[int, int]:
+    """Token positions of the character span [start, end) in window i, or (0, 0) when outside it."""
+    seq, offsets = enc.sequence_ids(i), enc["offset_mapping"][i]
+    ctx = [k for k, s in enumerate(seq) if s == 1]
+    if not ctx or offsets[ctx[0]][0] > start or offsets[ctx[-1]][1] < end:
+        return 0, 0
+    s = next(k for k in ctx if offsets[k][1] > start)
+    e = next(k for k in reversed(ctx) if offsets[k][0] < end)
+    return s, e
+
+
+@HEADS.register("extractive-qa")
+class ExtractiveQA(Head):
+    task = "extractive-qa"
+    auto_class = "AutoModelForQuestionAnswering"
+
+    def read(self, path: Path) -> list:
+        return read_squad(path)
+
+    def encode(self, records: list, tok: Any, cfg: Any, labels: list[str] | None) -> list:
+        if cfg.head.doc_stride >= cfg.max_length // 2:
+            raise ConfigError(f"head.doc_stride: {cfg.head.doc_stride} must be under half of max_length "
+                              f"({cfg.max_length}) so that windows advance")
+        enc, items = windows(tok, records, cfg), []
+        for i, ids in enumerate(enc["input_ids"]):
+            r = records[enc["overflow_to_sample_mapping"][i]]
+            start = r["answers"]["answer_start"][0]
+            span = answer_tokens(enc, i, start, start + len(r["answers"]["text"][0]))
+            types = enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(ids)
+            items.append((ids, list(span), types))
+        return items
+
+    def loss(self, out: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        start, n = ce_sum(out.start_logits, labels[:, 0])
+        end, _ = ce_sum(out.end_logits, labels[:, 1])
+        return (start + end) / 2, n
+
+    @torch.no_grad()
+    def predict(self, model: Any, tok: Any, records: list, cfg: Any) -> dict[str, str]:
+        enc = windows(tok, records, cfg)
+        best: dict[int, tuple[float, str]] = {}
+        for lo in range(0, len(enc["input_ids"]), 32):
+            idx = list(range(lo, min(lo + 32, len(enc["input_ids"]))))
+            items = [(enc["input_ids"][i], [0], enc["token_type_ids"][i] if "token_type_ids" in enc
+                      else [0] * len(enc["input_ids"][i])) for i in idx]
+            batch = collate_items(items, tok.pad_token_id)
+            batch.pop("labels")
+            if "token_type_ids" not in tok.model_input_names:
+                batch.pop("token_type_ids")
+            out = model(**batch)
+            for row, i in enumerate(idx):
+                rec_i = enc["overflow_to_sample_mapping"][i]
+                cand = self._best_span(enc, i, out.start_logits[row], out.end_logits[row], cfg,
+                                       records[rec_i]["context"])
+                if cand and (rec_i not in best or cand[0] > best[rec_i][0]):
+                    best[rec_i] = cand
+        return {r["id"]: best.get(k, (0.0, ""))[1] for k, r in enumerate(records)}
+
+    def _best_span(self, enc: Any, i: int, start: torch.Tensor, end: torch.Tensor, cfg: Any,
+                   context: str) -> tuple[float, str] | None:
+        seq, offsets, h = enc.sequence_ids(i), enc["offset_mapping"][i], cfg.head
+        starts = start.topk(min(h.n_best, len(start))).indices.tolist()
+        ends = end.topk(min(h.n_best, len(end))).indices.tolist()
+        spans = [(start[s].item() + end[e].item(), s, e) for s in starts for e in ends
+                 if s < len(seq) and e < len(seq) and seq[s] == 1 and seq[e] == 1
+                 and s <= e < s + h.max_answer_length]
+        if not spans:
+            return None
+        score, s, e = max(spans)
+        return score, context[offsets[s][0]:offsets[e][1]]
+
+    def score(self, model: Any, tok: Any, records: list, cfg: Any, labels: list[str] | None) -> dict:
+        preds = self.predict(model, tok, records, cfg)
+        em = [max(exact(preds[r["id"]], g) for g in r["answers"]["text"]) for r in records]
+        f1 = [max(token_f1(preds[r["id"]], g) for g in r["answers"]["text"]) for r in records]
+        n = max(len(records), 1)
+        return {"metric": "squad EM/F1", "exact_match": sum(em) / n, "f1": sum(f1) / n}
+
+
+def normalize(text: str) -> str:
+    """SQuAD v1.1's official answer normalisation."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def exact(pred: str, gold: str) -> float:
+    return float(normalize(pred) == normalize(gold))
+
+
+def token_f1(pred: str, gold: str) -> float:
+    p, g = normalize(pred).split(), normalize(gold).split()
+    common = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)

@@ -1,0 +1,150 @@
+"""Encoder task heads on a tiny random BERT: classification, NER (first sub-token labels, seqeval),
+extractive QA (windows with stride, n-best decoding, SQuAD EM/F1), and bad input refused early."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from ils.config import HeadOptions, LoraOptions, TrainConfig
+from ils.errors import ConfigError, TrainingError
+from ils.train.loop import train
+
+POS, NEG = ["good", "great", "fine", "lovely"], ["bad", "awful", "dull", "poor"]
+NAMES, PLACES = ["peter", "mary", "johnson"], ["paris", "london", "berlinville"]
+
+
+def _write(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _sentiment(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        label = rng.choice(["pos", "neg"])
+        word = rng.choice(POS if label == "pos" else NEG)
+        rows.append({"text": f"{word} {rng.choice(['movie', 'film', 'plot'])}", "label": label})
+    return rows
+
+
+def _ner(n: int, seed: int) -> list[dict]:
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        name, place = rng.choice(NAMES), rng.choice(PLACES)
+        rows.append({"tokens": [name, rng.choice(["lives", "works"]), "in", place, "."],
+                     "tags": ["B-PER", "O", "O", "B-LOC", "O"]})
+    return rows
+
+
+def _cfg(model: Path, out: Path, task: str, train_file: Path, val: Path, **kw) -> TrainConfig:
+    base = dict(model=str(model), data=str(train_file), validation=str(val), output=str(out), task=task,
+                method="full", max_steps=40, batch_size=8, lr=3e-3, warmup_steps=2, eval_every=20,
+                save_every=0, bf16=False, max_length=64)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_sequence_classification_learns_and_reloads(tiny_bert, tmp_path):
+    from ils.models.loading import load_run
+    from ils.train.heads import get_head
+
+    tr, va = _write(tmp_path / "tr.jsonl", _sentiment(64, 0)), _write(tmp_path / "va.jsonl", _sentiment(32, 1))
+    cfg = _cfg(tiny_bert, tmp_path / "run", "sequence-classification", tr, va, max_steps=80)
+    run = train(cfg)
+    report = json.loads((run / "eval" / "head.json").read_text())
+    assert report["validation"]["accuracy"] >= 0.9
+    model, tok, _ = load_run(run)
+    head = get_head(cfg.task)
+    again = head.score(model, tok, head.read(va), cfg, ["neg", "pos"])
+    assert again["accuracy"] == report["validation"]["accuracy"]
+
+
+def test_lora_on_a_classification_head_reloads(tiny_bert, tmp_path):
+    from ils.models.loading import load_run
+
+    tr, va = _write(tmp_path / "tr.jsonl", _sentiment(32, 0)), _write(tmp_path / "va.jsonl", _sentiment(8, 1))
+    run = train(_cfg(tiny_bert, tmp_path / "run", "sequence-classification", tr, va, method="lora",
+                     max_steps=4, lr=1e-2, lora=LoraOptions(r=4, alpha=8)))
+    assert (run / "adapter" / "adapter_config.json").is_file()
+    model, _, info = load_run(run)
+    assert model.config.num_labels == 2 and info["run"]["head"]["labels"] == ["neg", "pos"]
+
+
+def test_ner_labels_first_sub_token_and_scores_entities(tiny_bert, tmp_path):
+    from ils.models.loading import load_tokenizer
+    from ils.train.heads import get_head
+
+    head, tok = get_head("token-classification"), load_tokenizer(tiny_bert)
+    cfg = _cfg(tiny_bert, tmp_path / "run", "token-classification", tmp_path, tmp_path)
+    labels = ["O", "B-LOC", "B-PER"]
+    ids, lab, _ = head.encode([(["johnson", "in", "berlinville"], ["B-PER", "O", "B-LOC"])], tok, cfg, labels)[0]
+    pieces = tok.convert_ids_to_tokens(ids)
+    assert pieces == ["[CLS]", "john", "##son", "in", "berlin", "##ville", "[SEP]"]
+    assert lab == [-100, 2, -100, 0, 1, -100, -100]
+
+    tr, va = _write(tmp_path / "tr.jsonl", _ner(64, 0)), _write(tmp_path / "va.jsonl", _ner(16, 1))
+    run = train(_cfg(tiny_bert, tmp_path / "run", "token-classification", tr, va, lr=1e-2))
+    report = json.loads((run / "eval" / "head.json").read_text())["validation"]
+    assert report["metric"].startswith("entity_f1") and report["f1"] >= 0.9
+
+
+def test_seqeval_counts_entities_not_o_tokens():
+    from seqeval.metrics import f1_score
+
+    gold = [["B-PER", "I-PER", "O", "O", "O", "O", "O", "B-LOC"]]
+    pred = [["B-PER", "O", "O", "O", "O", "O", "O", "B-LOC"]]  # 7/8 tokens right, 1 of 2 entities
+    assert f1_score(gold, pred) == pytest.approx(0.5)
+
+
+def test_qa_windows_find_an_answer_past_the_first_window(tiny_bert, tmp_path):
+    from ils.models.loading import load_tokenizer
+    from ils.train.heads.qa import answer_tokens, normalize, token_f1, windows
+
+    tok = load_tokenizer(tiny_bert)
+    context = "the cat sat on the mat . " * 6 + "the dog ran in the park ."
+    start = context.index("the park")
+    rec = {"id": "q1", "question": "where did the dog run ?", "context": context,
+           "answers": {"text": ["the park"], "answer_start": [start]}}
+    cfg = _cfg(tiny_bert, tmp_path / "r", "extractive-qa", tmp_path, tmp_path, max_length=24,
+               head=HeadOptions(doc_stride=8))
+    enc = windows(tok, [rec], cfg)
+    spans = [answer_tokens(enc, i, start, start + 8) for i in range(len(enc["input_ids"]))]
+    assert len(spans) > 2 and spans[0] == (0, 0)
+    i, (s, e) = next((i, sp) for i, sp in enumerate(spans) if sp != (0, 0))
+    offsets = enc["offset_mapping"][i]
+    assert context[offsets[s][0]:offsets[e][1]] == "the park"
+    assert normalize("The  Park!") == "park" and token_f1("in the park", "park") == pytest.approx(2 / 3)
+
+
+def test_qa_trains_and_reports_squad_metrics(tiny_bert, tmp_path):
+    rng = random.Random(0)
+    rows = []
+    for k in range(48):
+        animal, place = rng.choice(["cat", "dog"]), rng.choice(["park", "house", "city"])
+        context = f"the {animal} ran in the {place} . the mat is at the house ."
+        rows.append({"id": str(k), "question": f"where did the {animal} run ?", "context": context,
+                     "answers": {"text": [place], "answer_start": [context.index(place)]}})
+    tr, va = _write(tmp_path / "tr.jsonl", rows[:40]), _write(tmp_path / "va.jsonl", rows[40:])
+    run = train(_cfg(tiny_bert, tmp_path / "run", "extractive-qa", tr, va, lr=1e-2, max_steps=60,
+                     head=HeadOptions(doc_stride=16)))
+    report = json.loads((run / "eval" / "head.json").read_text())["validation"]
+    assert report["f1"] >= 0.75 and 0 <= report["exact_match"] <= 1
+
+
+def test_bad_head_input_fails_before_training(tiny_bert, tmp_path):
+    tr = _write(tmp_path / "tr.jsonl", _sentiment(16, 0))
+    va = _write(tmp_path / "va.jsonl", [{"text": "the movie was good .", "label": "neutral"}])
+    with pytest.raises(ConfigError, match="needs a causal LM"):
+        train(_cfg(tiny_bert, tmp_path / "a", "sequence-classification", tr, tr, method="prefix"))
+    with pytest.raises(TrainingError, match=r"labels \['neutral'\] are not in the head's label set"):
+        train(_cfg(tiny_bert, tmp_path / "b", "sequence-classification", tr, va))
+    with pytest.raises(ConfigError, match="longer than the model's 64 positions"):
+        train(_cfg(tiny_bert, tmp_path / "c", "sequence-classification", tr, tr, max_length=128))
+    with pytest.raises(ConfigError, match="unknown method"):
+        train(_cfg(tiny_bert, tmp_path / "d", "sequence-classification", tr, tr, method="nope"))
+    assert not any((tmp_path / d / "ils.json").exists() for d in "abcd")
