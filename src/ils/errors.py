@@ -39,3 +39,11 @@ class DataError(ILSError):
         if len(errors) > limit:
             lines.append(f"... and {len(errors) - limit} more bad records")
         super().__init__("\n".join(lines))
+
+
+class InputError(ILSError):
+    """The input of a long-instruction run is unusable (missing, empty, binary, chunking impossible)."""
+
+
+class PlanError(ILSError):
+    """A plan is invalid (cycle, unknown reference or adapter) or one of its steps failed."""
