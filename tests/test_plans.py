@@ -216,3 +216,16 @@ def test_map_reduce_runs_on_the_tiny_model_and_resumes(tmp_path, tiny_llama):
     second = run(*args)
     assert second["calls"] == 0 and second["answer"] == first["answer"]
     assert (tmp_path / "out" / "answer.txt").read_text().strip() == first["answer_text"]
+
+
+def test_parsers_forgive_one_value_in_a_sentence_but_not_two():
+    from ils.infer.reducers import ParseFailure, parse, reduce_exact
+
+    assert parse("value", "The pass key is 10867.") == "10867"
+    assert parse("value", "NONE") is None and parse("number", "1,204") == 1204
+    with pytest.raises(ParseFailure):
+        parse("value", "It is 123 or 456")
+    with pytest.raises(ParseFailure):
+        parse("number", "three")
+    assert reduce_exact("list", [["a", "B"], ["b", "c"], None]) == ["a", "B", "c"]
+    assert reduce_exact("label", ["x", None, "y", "y"]) == "y" and reduce_exact("number", [2, None, 3]) == 5

@@ -67,8 +67,8 @@ class Runner:
     def __init__(self, plan: Plan, engines: dict[str, Engine], input_path: Path, out: Path,
                  chunk_tokens: int | None = None, overlap: int | None = None, batch_size: int = 8,
                  on_calls: Callable[[int], None] | None = None):
-        self.plan, self.engines, self.input, self.out = plan, engines, input_path, out
         self.levels = check_plan(plan, set(engines))
+        self.plan, self.engines, self.input, self.out = _routed(plan, set(engines)), engines, input_path, out
         self.count = token_counter(engines[plan.steps[0].model].tok)
         self.context = min(context_of(e) for e in engines.values())
         self.chunk_tokens, self.overlap = self._sizes(chunk_tokens, overlap)
@@ -224,6 +224,17 @@ class Runner:
         if step.kind == "map":
             return "\n".join(render(step.answer, v) for v in value) or "NONE"
         return render(step.answer, value)
+
+
+def _routed(plan: Plan, models: set[str]) -> Plan:
+    """Steps with ``model: route`` → the adapter named for the task their prompt belongs to."""
+    if all(s.model != "route" for s in plan.steps):
+        return plan
+    from ils.infer.route import route
+
+    steps = [s.model_copy(update={"model": route(fill(s.prompt, {"instruction": plan.instruction}), models)})
+             if s.model == "route" else s for s in plan.steps]
+    return plan.model_copy(update={"steps": steps})
 
 
 def _numbered(texts: list[str]) -> str:

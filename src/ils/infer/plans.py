@@ -85,7 +85,7 @@ def _check_step(plan: Plan, i: int, s: Step, names: list[str], models: set[str])
     for ref in sorted(s.needs() - {"input"}):
         if ref not in names:
             raise PlanError(f"{where}: reads: unknown step '{ref}'; steps: {', '.join(names)}")
-    if s.model not in models:
+    if s.model not in models and s.model != "route":
         raise PlanError(f"{where}: model: unknown model or adapter '{s.model}'; given: {', '.join(sorted(models))}")
     if s.kind in ("map", "refine") and "chunk" not in s.refs():
         raise PlanError(f"{where}: prompt: a {s.kind} step's prompt must contain {{{{chunk}}}}")
@@ -143,7 +143,8 @@ def map_reduce(instruction: str, answer: Kind = "text", model: str = "default") 
         "Partial answers from parts of a long document:\n{{partials}}\n\n"
         "Combine them into one answer to: {{instruction}}")
     return Plan(instruction=instruction, steps=[
-        Step(name="map", kind="map", prompt="{{chunk}}\n\n{{instruction}} " + hint, model=model, answer=answer),
+        Step(name="map", kind="map", prompt="{{chunk}}\n\n{{instruction}} " + hint, model=model, answer=answer,
+             max_new_tokens=16 if answer in ("value", "number", "label") else 64),
         Step(name="reduce", kind="reduce", reads=["map"], prompt=reduce_prompt, model=model, answer=answer)])
 
 

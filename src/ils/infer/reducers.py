@@ -50,10 +50,18 @@ def parse(kind: str, text: str) -> Any:
             raise ParseFailure(f"not a number: {s[:60]!r}")
         return int(s.replace(",", ""))
     if kind == "value" and len(s.split()) != 1:
-        raise ParseFailure(f"not a single value: {s[:60]!r}")
+        return _one_value(s)
     if kind == "list":
         return [_clean(x) for x in re.split(r"[,\n]", s) if _clean(x) and not is_none(x)]
     return s
+
+
+def _one_value(s: str) -> str:
+    """'The pass key is 10867.' → '10867': a sentence is forgiven when it holds one value with digits."""
+    found = {w.strip(".,;:!?\"'()") for w in s.split() if any(ch.isdigit() for ch in w)}
+    if len(found) != 1:
+        raise ParseFailure(f"not a single value: {s[:60]!r}")
+    return found.pop()
 
 
 def merge_lists(parts: list[list]) -> list:
