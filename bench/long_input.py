@@ -51,10 +51,10 @@ def job(cfg: str, length: int, tasks: list[str], seeds: int, out: Path, adapter:
 
 def truncated(engine, case, path: Path):
     """(a): the head of the input that fits the context, the instruction, one call."""
+    from ils.infer.engine import Sampling
     from ils.infer.execute import context_of
     from ils.infer.long import iter_units, read_blocks, token_counter
     from ils.infer.reducers import HINTS, ParseFailure, parse
-    from ils.infer.engine import Sampling
 
     count, room = token_counter(engine.tok), context_of(engine) - 200
     kept, used = [], 0
@@ -110,7 +110,7 @@ def chunk_examples(n: int, chunk_tokens: int, seed: int) -> list:
     while len(out) < n:
         task = rng.choice(["passkey", "kv", "count"])
         case = make_case(task, rng.choice([3000, 6000]), seed=rng.randrange(10**6))
-        plan, kind = PLANS[task]
+        _, kind = PLANS[task]
         step = map_reduce(case.instruction, kind).steps[0]
         for chunk in chunk_units(case.paragraphs(), count, rng.choice([chunk_tokens // 2, chunk_tokens]), 0):
             gold = _chunk_answer(case, chunk.text)

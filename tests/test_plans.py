@@ -54,7 +54,7 @@ def answer(p: str) -> str:
     if p.startswith("Assignments:"):
         return resolve_vars(p)
     if "Partial answers" in p:
-        return "; ".join(re.findall(r"^\d+\. (.*)$", p, re.M))
+        return "; ".join(re.findall(r"^\d+\. (.*)$", p, re.MULTILINE))
     if "Which facts" in p:
         return "; ".join(f + " was noted in a sentence of some length here" for f in re.findall(r"FACT-\d+", p)) or "NONE"
     if "Answer so far" in p:

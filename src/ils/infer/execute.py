@@ -12,16 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ils.errors import InputError, PlanError
 from ils.infer.engine import Engine, Sampling
-from ils.infer.long import Chunk, check_input, chunk_file, token_counter
+from ils.infer.long import Chunk, chunk_file, token_counter
 from ils.infer.plans import Plan, Step, check_plan, fill
 from ils.infer.reducers import HINTS, ParseFailure, parse, reduce_exact, render
-from ils.io import write_json, write_text
 
 MAX_CHUNK = 2048  # the default model answers "not found" far more often on longer chunks
 MARGIN = 16

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Callable, Iterable, Iterator
+from typing import IO
 
 from ils.errors import InputError
 

@@ -12,8 +12,9 @@ models before any model runs. Built-in plans: ``single``, ``map_reduce``, ``refi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError

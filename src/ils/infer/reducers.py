@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 KINDS = ("text", "value", "label", "number", "list")
 NONE_WORDS = {"none", "not found", "n/a", "no answer", "nothing"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from typing import Iterable
+from collections.abc import Iterable
 
 ROUTE = "route"
 WORD = re.compile(r"[a-z]+")

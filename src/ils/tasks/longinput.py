@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ils.errors import ConfigError
 from ils.io import atomic_path
@@ -63,8 +64,7 @@ class LongCase:
 
     def write(self, path: str | Path) -> Path:
         with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            for p in self.paragraphs():
-                f.write(p + "\n\n")
+            f.writelines(p + "\n\n" for p in self.paragraphs())
         return Path(path)
 
     def check(self, predicted: Any) -> bool:
