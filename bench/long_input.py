@@ -12,6 +12,8 @@ Every (config, length) runs in its own subprocess so its wall time and peak RSS 
     python bench/long_input.py --train-adapter runs/long-lora --steps 300   # chunk-level LoRA
     python bench/long_input.py --lengths 1000000 --tasks passkey --configs c --adapter runs/long-lora
 
+    python bench/long_input.py --squad 5        # SQuAD dev as one ~300k-token document, 5 questions
+
 Writes OUT/results.json, OUT/results.md and OUT/accuracy_vs_length.png.
 """
 
@@ -132,6 +134,53 @@ def _chunk_answer(case, text: str):
     return found.group(1) if found else None
 
 
+def squad_job(n_questions: int, out: Path, adapter: str | None, chunk_tokens: int) -> dict:
+    """All SQuAD v1.1 dev paragraphs as one document; a seeded sample of questions asked of the whole
+    document with ``ils run`` (map-reduce, text answers) vs of the gold paragraph alone; SQuAD F1."""
+    from ils.infer.engine import Engine, Sampling
+    from ils.infer.longrun import run
+
+    doc, qas = squad_document(out / "squad-dev.txt")
+    sample = random.Random(0).sample(qas, n_questions)
+    engine = Engine.load(adapter or "default", batch_size=8)
+    alone = engine.chat([[{"role": "user", "content": f"{p}\n\n{q} Answer with a short phrase."}]
+                         for q, p, _ in sample], Sampling(max_new_tokens=24))
+    whole = [str(run(q + " Answer with a short phrase.", doc, "map-reduce", "text", {"default": engine},
+                     out / "runs" / f"squad-{i}", chunk_tokens=chunk_tokens)["answer"]) for i, (q, _, _) in enumerate(sample)]
+    f1 = lambda preds: sum(max(squad_f1(p, g) for g in golds) for p, (_, _, golds) in zip(preds, sample)) / len(sample)
+    return {"questions": n_questions, "f1_gold_paragraph": f1(alone), "f1_whole_document": f1(whole)}
+
+
+def squad_document(dest: Path) -> tuple[Path, list]:
+    data = json.loads((ROOT / ".." / "shared" / "data" / "squad_v1.1" / "dev-v1.1.json").read_text())
+    qas = []
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "w", encoding="utf-8") as f:
+        for article in data["data"]:
+            for para in article["paragraphs"]:
+                f.write(para["context"].strip() + "\n\n")
+                qas += [(qa["question"], para["context"], [a["text"] for a in qa["answers"]]) for qa in para["qas"]]
+    return dest, qas
+
+
+def squad_f1(pred: str, gold: str) -> float:
+    """The official SQuAD v1.1 token F1 (lower-case, no punctuation or articles)."""
+    import re
+    import string
+    from collections import Counter
+
+    def norm(s):
+        s = "".join(ch for ch in s.lower() if ch not in set(string.punctuation))
+        return re.sub(r"\b(a|an|the)\b", " ", s).split()
+
+    p, g = norm(pred), norm(gold)
+    common = sum((Counter(p) & Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
 def report(results: list[dict], out: Path) -> None:
     import matplotlib
 
@@ -168,12 +217,16 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("bench-out/long_input"))
     p.add_argument("--train-adapter", type=Path, help="train the chunk-level LoRA into this run folder")
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--squad", type=int, default=0, help="also ask N SQuAD dev questions of all of SQuAD dev")
     p.add_argument("--job", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.train_adapter:
         print(train_adapter(args.train_adapter, args.steps, chunk_tokens=args.chunk_tokens))
         return
     tasks = args.tasks.split(",")
+    if args.squad:
+        print(json.dumps(squad_job(args.squad, args.out, args.adapter, args.chunk_tokens)))
+        return
     if args.job:
         cfg, length = args.job.split(":")
         print(json.dumps(job(cfg, int(length), tasks, args.seeds, args.out, args.adapter, args.chunk_tokens)))

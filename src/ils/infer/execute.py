@@ -25,6 +25,7 @@ from ils.infer.reducers import HINTS, ParseFailure, parse, reduce_exact, render
 
 MAX_CHUNK = 2048  # the default model answers "not found" far more often on longer chunks
 MARGIN = 16
+DEFAULT_OVERLAP = 128
 
 
 class CallCache:
@@ -86,11 +87,11 @@ class Runner:
         if size > room or room < 1:
             raise InputError(f"chunk size {size} tokens is larger than the context allows: context "
                              f"{self.context} - prompt and answer {overhead} = {room} tokens per chunk")
+        if overlap is None:
+            overlap = self.plan.overlap if self.plan.overlap is not None else DEFAULT_OVERLAP
         if any(s.answer == "number" for s in maps):
             overlap = 0  # summed counts would count the overlap twice
-        overlap = min(self.plan.overlap if overlap is None and self.plan.overlap is not None
-                      else 128 if overlap is None else overlap, size // 4)
-        return size, overlap
+        return size, min(overlap, size // 4)
 
     def _overhead(self, step: Step) -> int:
         prompt = fill(step.prompt, {"chunk": "", "instruction": self.plan.instruction, "answer": "x" * 200})
