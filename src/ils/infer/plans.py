@@ -145,7 +145,7 @@ def map_reduce(instruction: str, answer: Kind = "text", model: str = "default") 
         "Combine them into one answer to: {{instruction}}")
     return Plan(instruction=instruction, steps=[
         Step(name="map", kind="map", prompt="{{chunk}}\n\n{{instruction}} " + hint, model=model, answer=answer,
-             max_new_tokens=16 if answer in ("value", "number", "label") else 64),
+             max_new_tokens=32 if answer in ("value", "number", "label") else 64),
         Step(name="reduce", kind="reduce", reads=["map"], prompt=reduce_prompt, model=model, answer=answer)])
 
 

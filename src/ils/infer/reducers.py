@@ -58,8 +58,10 @@ def parse(kind: str, text: str) -> Any:
 
 
 def _one_value(s: str) -> str:
-    """'The pass key is 10867.' → '10867': a sentence is forgiven when it holds one value with digits."""
-    found = {w.strip(".,;:!?\"'()") for w in s.split() if any(ch.isdigit() for ch in w)}
+    """'The pass key is 10867.' → '10867': a sentence is forgiven when it holds one value with digits
+    outside quotes (the quoted part usually repeats the question: 'The value of key "k-9" is 12')."""
+    unquoted = re.sub(r'"[^"]*"', " ", s)
+    found = {w.strip(".,;:!?\"'()") for w in unquoted.split() if any(ch.isdigit() for ch in w)}
     if len(found) != 1:
         raise ParseFailure(f"not a single value: {s[:60]!r}")
     return found.pop()
