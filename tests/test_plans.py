@@ -223,6 +223,7 @@ def test_parsers_forgive_one_value_in_a_sentence_but_not_two():
 
     assert parse("value", "The pass key is 10867.") == "10867"
     assert parse("value", 'The value of key "green-otter-9" is 53256') == "53256"
+    assert parse("value", 'The value of key "green-otter-9" is NONE.') is None
     assert parse("value", "NONE") is None and parse("number", "1,204") == 1204
     with pytest.raises(ParseFailure):
         parse("value", "It is 123 or 456")

@@ -62,6 +62,8 @@ def _one_value(s: str) -> str:
     outside quotes (the quoted part usually repeats the question: 'The value of key "k-9" is 12')."""
     unquoted = re.sub(r'"[^"]*"', " ", s)
     found = {w.strip(".,;:!?\"'()") for w in unquoted.split() if any(ch.isdigit() for ch in w)}
+    if not found and unquoted.rstrip(" .").upper().endswith(" NONE"):
+        return None  # 'The value of key "k" is NONE.'
     if len(found) != 1:
         raise ParseFailure(f"not a single value: {s[:60]!r}")
     return found.pop()
