@@ -155,6 +155,31 @@ def compare_cmd(reports: list[Path] = typer.Argument(..., help="ils eval output 
     out.print(rich_compare(compare_reports(reports)))
 
 
+@app.command("run")
+def run_cmd(instruction: str = typer.Argument(..., help="the instruction (any length)"),
+            input: str = typer.Option(..., "--input", "-i", help="input text file, or - for stdin"),
+            plan: str = typer.Option("auto", help="auto | map-reduce | refine | single | PLAN.yaml"),
+            model: str = typer.Option("default", "--model", "-m", help="model name or run folder"),
+            adapter: list[str] = typer.Option([], help="NAME=RUN_DIR, a model a PLAN.yaml step may name"),
+            answer: str = typer.Option("text", help="answer kind: text | value | label | number | list"),
+            output: Path = typer.Option(Path("ils-run"), "-o", "--output", help="run folder (cache, result)"),
+            chunk_tokens: Optional[int] = None, overlap: Optional[int] = None, batch_size: int = 8,
+            dry_run: bool = typer.Option(False, help="print chunks, steps and model calls; run nothing")):
+    """Run an instruction over an input of any length (chunk, map, reduce, refine, chain, DAG)."""
+    from ils.infer.longrun import parse_models, run
+
+    result = run(instruction, input, plan, answer, parse_models(model, adapter), output, chunk_tokens,
+                 overlap, dry_run=dry_run, progress=not dry_run, batch_size=batch_size)
+    if dry_run:
+        out.print_json(data={k: v for k, v in result.items() if k != "plan"})
+        return
+    for e in result["errors"]:
+        err.print(f"[yellow]unparsed[/] step {e['step']} from {e['from']}: {e['reason']}", highlight=False)
+    out.print(result["answer_text"], markup=False, highlight=False)
+    err.print(f"{result['chunks']} chunks, {result['calls']} calls ({result['cached_calls']} cached); "
+              f"{output}/result.json")
+
+
 @data_app.command("validate")
 def data_validate(files: list[Path]):
     """Check instruction files; prints file:line: field: reason for each bad record."""

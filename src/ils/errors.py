@@ -43,3 +43,11 @@ class DataError(ILSError):
 
 class EvalError(ILSError):
     """Evaluation cannot run as asked (no parser for a task, no model in a run, bad few-shot setup)."""
+
+
+class InputError(ILSError):
+    """The input of a long-instruction run is unusable (missing, empty, binary, chunking impossible)."""
+
+
+class PlanError(ILSError):
+    """A plan is invalid (cycle, unknown reference or adapter) or one of its steps failed."""

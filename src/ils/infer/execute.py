@@ -1,0 +1,258 @@
+"""Run a plan over an input of any length: streamed chunks, batched calls, a resumable call cache.
+
+Every model call goes through ``Runner.generate``, which looks each prompt up in the run folder's
+``cache.jsonl`` (keyed by the sha256 of model, prompt and sampling) and appends new outputs after
+every batch, so a run killed midway resumes without recomputing finished calls. Map steps of one
+level share a single pass over the input; nothing but the current batch of chunks and the parsed
+partial answers (one small value per chunk) is held in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ils.errors import InputError, PlanError
+from ils.infer.engine import Engine, Sampling
+from ils.infer.long import Chunk, chunk_file, token_counter
+from ils.infer.plans import Plan, Step, check_plan, fill
+from ils.infer.reducers import HINTS, ParseFailure, parse, reduce_exact, render
+
+MAX_CHUNK = 2048  # the default model answers "not found" far more often on longer chunks
+MARGIN = 16
+DEFAULT_OVERLAP = 128
+
+
+class CallCache:
+    """Outputs by content hash, appended to a JSONL file (a torn last line is ignored on load)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.data: dict[str, str] = {}
+        if path.is_file():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    row = json.loads(line)
+                    self.data[row["key"]] = row["output"]
+                except (json.JSONDecodeError, KeyError):
+                    continue
+
+    @staticmethod
+    def key(model: str, prompt: str, max_new_tokens: int) -> str:
+        return hashlib.sha256(json.dumps([model, prompt, max_new_tokens]).encode()).hexdigest()
+
+    def add(self, items: dict[str, str]) -> None:
+        self.data.update(items)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.writelines(json.dumps({"key": k, "output": v}, ensure_ascii=False) + "\n" for k, v in items.items())
+
+
+@dataclass
+class Stats:
+    calls: int = 0
+    cached: int = 0
+    retries: int = 0
+    reduce_depth: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+
+class Runner:
+    """Executes one checked plan; ``engines`` maps the plan's model names to engines."""
+
+    def __init__(self, plan: Plan, engines: dict[str, Engine], input_path: Path, out: Path,
+                 chunk_tokens: int | None = None, overlap: int | None = None, batch_size: int = 8,
+                 on_calls: Callable[[int], None] | None = None):
+        self.levels = check_plan(plan, set(engines))
+        self.plan, self.engines, self.input, self.out = _routed(plan, set(engines)), engines, input_path, out
+        self.count = token_counter(engines[plan.steps[0].model].tok)
+        self.context = min(context_of(e) for e in engines.values())
+        self.chunk_tokens, self.overlap = self._sizes(chunk_tokens, overlap)
+        self.batch_size = batch_size
+        self.cache = CallCache(out / "cache.jsonl")
+        self.stats = Stats()
+        self.on_calls = on_calls or (lambda n: None)
+        self.results: dict[str, Any] = {}
+
+    def _sizes(self, size: int | None, overlap: int | None) -> tuple[int, int]:
+        maps = [s for s in self.plan.steps if s.kind in ("map", "refine")]
+        overhead = max([self._overhead(s) for s in maps] or [0]) + MARGIN
+        room = self.context - overhead
+        size = size or self.plan.chunk_tokens or min(MAX_CHUNK, room)
+        if size > room or room < 1:
+            raise InputError(f"chunk size {size} tokens is larger than the context allows: context "
+                             f"{self.context} - prompt and answer {overhead} = {room} tokens per chunk")
+        if overlap is None:
+            overlap = self.plan.overlap if self.plan.overlap is not None else DEFAULT_OVERLAP
+        if any(s.answer == "number" for s in maps):
+            overlap = 0  # summed counts would count the overlap twice
+        return size, min(overlap, size // 4)
+
+    def _overhead(self, step: Step) -> int:
+        prompt = fill(step.prompt, {"chunk": "", "instruction": self.plan.instruction, "answer": "x" * 200})
+        return self.count(prompt) + step.max_new_tokens + 24  # chat template tokens
+
+    def chunks(self) -> Iterator[Chunk]:
+        return chunk_file(self.input, self.count, self.chunk_tokens, self.overlap)
+
+    def survey(self) -> dict:
+        """One pass over the input (no model): chunk count and tokens, planned calls per step."""
+        n, tokens = 0, 0
+        for c in self.chunks():
+            n, tokens = n + 1, tokens + c.tokens
+        if n == 0:
+            raise InputError(f"{self.input}: input is empty (only whitespace)")
+        calls = {s.name: self._planned_calls(s, n) for s in self.plan.steps}
+        fits = tokens + 200 < self.context
+        for s in self.plan.steps:
+            if "input" in s.refs() and not fits:
+                raise PlanError(f"plan: step '{s.name}' reads the whole input ({tokens} tokens), which does not "
+                                f"fit the {self.context}-token context; use --plan map-reduce or refine")
+        return {"chunks": n, "tokens": tokens, "chunk_tokens": self.chunk_tokens, "overlap": self.overlap,
+                "context": self.context, "levels": self.levels, "calls": calls, "total_calls": sum(calls.values())}
+
+    def _planned_calls(self, s: Step, n: int) -> int:
+        if s.kind in ("map", "refine"):
+            return n
+        if s.kind == "reduce":
+            return 0 if s.answer != "text" else max(0, math.ceil((n - 1) / 3))
+        return 1
+
+    def run(self) -> Any:
+        for level in self.levels:
+            steps = [self.plan.step(n) for n in level]
+            maps = [s for s in steps if s.kind == "map"]
+            if maps:
+                self._run_maps(maps)
+            for s in steps:
+                if s.kind != "map":
+                    self.results[s.name] = getattr(self, f"_run_{s.kind}")(s)
+        return self.results[self.plan.final]
+
+    # ---- model calls -------------------------------------------------------------------------
+    def generate(self, model: str, prompts: list[str], max_new_tokens: int) -> list[str]:
+        keys = [CallCache.key(model, p, max_new_tokens) for p in prompts]
+        todo = [i for i, k in enumerate(keys) if k not in self.cache.data]
+        if todo:
+            chats = [[{"role": "user", "content": prompts[i]}] for i in todo]
+            outs = self.engines[model].chat(chats, Sampling(max_new_tokens=max_new_tokens))
+            self.cache.add({keys[i]: o for i, o in zip(todo, outs)})
+        self.stats.calls += len(todo)
+        self.stats.cached += len(prompts) - len(todo)
+        self.on_calls(len(prompts))
+        return [self.cache.data[k] for k in keys]
+
+    def ask(self, step: Step, prompts: list[str], sources: list[Any]) -> list[Any]:
+        """Generate and parse; a failed parse is retried once with a format hint, then reported."""
+        outs = self.generate(step.model, prompts, step.max_new_tokens)
+        answers, failed = [None] * len(outs), []
+        for i, text in enumerate(outs):
+            try:
+                answers[i] = parse(step.answer, text)
+            except ParseFailure:
+                failed.append(i)
+        if failed:
+            self.stats.retries += len(failed)
+            retry = [prompts[i] + "\nReply in exactly this form. " + HINTS[step.answer] for i in failed]
+            for i, text in zip(failed, self.generate(step.model, retry, step.max_new_tokens)):
+                try:
+                    answers[i] = parse(step.answer, text)
+                except ParseFailure as e:
+                    self.stats.errors.append({"step": step.name, "from": sources[i], "output": text, "reason": str(e)})
+        return answers
+
+    # ---- step kinds --------------------------------------------------------------------------
+    def _run_maps(self, steps: list[Step]) -> None:
+        for s in steps:
+            self.results[s.name] = []
+        for batch in _batches(self.chunks(), self.batch_size):
+            for s in steps:
+                prompts = [self._prompt(s, chunk=c.text) for c in batch]
+                sources = [{"chunk": c.index, "text": c.snippet()} for c in batch]
+                self.results[s.name] += [a for a in self.ask(s, prompts, sources) if a is not None]
+
+    def _run_reduce(self, step: Step) -> Any:
+        parts = self.results[next(iter(step.needs() - {"input"}))]
+        if step.answer != "text":
+            return reduce_exact(step.answer, parts)
+        return self._tree(step, [(p, [i]) for i, p in enumerate(parts)])
+
+    def _tree(self, step: Step, parts: list[tuple[str, list]]) -> str | None:
+        depth = 0
+        while len(parts) > 1:
+            groups = self._groups(step, parts)
+            prompts = [self._prompt(step, partials=_numbered([p for p, _ in g])) for g in groups]
+            sources = [{"partials_from": [i for _, src in g for i in src]} for g in groups]
+            answers = self.ask(step, prompts, sources)
+            parts = [(a, src["partials_from"]) for a, src in zip(answers, sources) if a is not None]
+            depth += 1
+        self.stats.reduce_depth = max(self.stats.reduce_depth, depth)
+        return parts[0][0] if parts else None
+
+    def _groups(self, step: Step, parts: list[tuple[str, list]]) -> list[list[tuple[str, list]]]:
+        room = self.context - MARGIN - self._overhead(step)
+        groups, current = [], []
+        for p in parts:
+            if len(current) >= 2 and self.count(_numbered([q for q, _ in current + [p]])) > room:
+                groups.append(current)
+                current = []
+            current.append(p)
+        return groups + [current]
+
+    def _run_refine(self, step: Step) -> Any:
+        answer = None
+        for c in self.chunks():
+            prompt = self._prompt(step, chunk=c.text, answer=render(step.answer, answer))
+            new = self.ask(step, [prompt], [{"chunk": c.index, "text": c.snippet()}])[0]
+            answer = new if new is not None else answer
+        return answer
+
+    def _run_call(self, step: Step) -> Any:
+        values = {"input": self.input.read_text(encoding="utf-8")} if "input" in step.refs() else {}
+        return self.ask(step, [self._prompt(step, **values)], [{"step": step.name}])[0]
+
+    def _prompt(self, step: Step, **values: str) -> str:
+        refs = {n: self._render(n) for n in step.refs() if n in self.results}
+        return fill(step.prompt, {"instruction": self.plan.instruction, **refs, **values})
+
+    def _render(self, name: str) -> str:
+        step, value = self.plan.step(name), self.results[name]
+        if step.kind == "map":
+            return "\n".join(render(step.answer, v) for v in value) or "NONE"
+        return render(step.answer, value)
+
+
+def _routed(plan: Plan, models: set[str]) -> Plan:
+    """Steps with ``model: route`` → the adapter named for the task their prompt belongs to."""
+    if all(s.model != "route" for s in plan.steps):
+        return plan
+    from ils.infer.route import route
+
+    steps = [s.model_copy(update={"model": route(fill(s.prompt, {"instruction": plan.instruction}), models)})
+             if s.model == "route" else s for s in plan.steps]
+    return plan.model_copy(update={"steps": steps})
+
+
+def _numbered(texts: list[str]) -> str:
+    return "\n".join(f"{i + 1}. {t}" for i, t in enumerate(texts))
+
+
+def _batches(items: Iterator[Chunk], size: int) -> Iterator[list[Chunk]]:
+    batch: list[Chunk] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def context_of(engine: Engine) -> int:
+    config = getattr(getattr(engine, "model", None), "config", None)
+    return int(getattr(config, "max_position_embeddings", None) or 8192)
