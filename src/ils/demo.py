@@ -19,7 +19,7 @@ def demo_config(out: Path, steps: int, model: str = "default") -> TrainConfig:
     return TrainConfig(
         model=model, data=str(out / "data"), output=str(out / "run"), method="lora",
         lora=LoraOptions(r=16, alpha=32, dropout=0.0), max_steps=steps, batch_size=8, lr=1e-3,
-        warmup_steps=10, schedule="cosine", eval_every=25, save_every=25, seed=0,
+        warmup_steps=10, schedule="cosine", eval_every=50, save_every=50, seed=0,
         eval=EvalOptions(test=str(out / "data"), max_new_tokens=32, batch_size=16))
 
 

@@ -47,8 +47,13 @@ def registry_templates() -> dict[str, list[str]]:
     from ils.tasks import load_builtins
 
     tasks = load_builtins()
-    return {name: list(getattr(tasks.get(name), "templates", ())) for name in tasks.names()
-            if getattr(tasks.get(name), "templates", ())}
+    return {name: [_template_text(t) for t in getattr(tasks.get(name), "templates", ())]
+            for name in tasks.names() if getattr(tasks.get(name), "templates", ())}
+
+
+def _template_text(template: object) -> str:
+    """Procedural tasks keep templates as strings; data tasks as Template objects (input side)."""
+    return template if isinstance(template, str) else str(getattr(template, "input", template))
 
 
 def route(text: str, models: Iterable[str], router: TemplateRouter | None = None) -> str:
