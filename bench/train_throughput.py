@@ -6,6 +6,7 @@ and blocks are interleaved: TRL, ILS, TRL, ILS, ... Throughput is non-padding to
 optimizer-step wall time, after the first two steps of a block (warm-up) are dropped.
 
     python bench/train_throughput.py            # 2 rounds × 10 steps each
+    (ILS is run twice: its default, and with activation_checkpointing, the memory-saving option)
     python bench/train_throughput.py --rounds 3 --steps 16
 
 A full epoch of TRL at ~40 tok/s would take over an hour on 2 cores, so a block times a fixed
@@ -36,14 +37,14 @@ def make_data(folder: Path) -> Path:
     return write_examples(folder / "train.jsonl", examples)
 
 
-def worker_ils(data: Path, steps: int, out: Path) -> list[tuple[int, float]]:
+def worker_ils(data: Path, steps: int, out: Path, checkpointing: bool = False) -> list[tuple[int, float]]:
     from ils.config import LoraOptions, TrainConfig
     from ils.train.loop import train
 
     times: list[tuple[int, float]] = []
     cfg = TrainConfig(model="default", data=str(data), output=str(out), max_steps=steps, batch_size=BATCH,
                       max_length=MAX_LEN, lora=LoraOptions(r=RANK, alpha=2 * RANK, dropout=0.05),
-                      eval_every=0, save_every=0, bf16=True)
+                      eval_every=0, save_every=0, bf16=True, activation_checkpointing=checkpointing)
     train(cfg, on_step=lambda step, m: times.append((m["tokens"], m["tokens"] / m["tok_per_s"])))
     return times
 
@@ -105,34 +106,37 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--worker", choices=["ils", "trl"])
+    ap.add_argument("--worker", choices=["ils", "ils-ckpt", "trl"])
     ap.add_argument("--data", type=Path)
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.worker:
-        fn = worker_ils if args.worker == "ils" else worker_trl
-        steps = fn(args.data, args.steps, args.out)
+        if args.worker == "trl":
+            steps = worker_trl(args.data, args.steps, args.out)
+        else:
+            steps = worker_ils(args.data, args.steps, args.out, checkpointing=args.worker == "ils-ckpt")
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"steps": steps, "peak_rss_mb": rss}))
         return
     work = Path(tempfile.mkdtemp(prefix="ils-bench-"))
     data = make_data(work)
-    blocks: dict[str, list[dict]] = {"trl": [], "ils": []}
+    blocks: dict[str, list[dict]] = {"trl": [], "ils": [], "ils-ckpt": []}
     for r in range(args.rounds):
-        for tool in ("trl", "ils"):
+        for tool in blocks:
             blocks[tool].append(run_block(tool, data, args.steps, work))
             print(f"round {r + 1}: {tool} done", file=sys.stderr)
-    report(summarize(blocks["trl"]), summarize(blocks["ils"]), args)
+    report({name: summarize(b) for name, b in blocks.items()}, args)
 
 
-def report(trl: dict, ils: dict, args: argparse.Namespace) -> None:
+def report(results: dict[str, dict], args: argparse.Namespace) -> None:
     print(f"SmolLM2-135M LoRA r={RANK} all-linear, batch {BATCH}, max length {MAX_LEN}, {RECORDS} records, "
           f"{args.rounds} rounds × {args.steps} steps per tool (first 2 steps of each block dropped)")
-    print(f"{'':8}{'median tok/s':>14}{'min':>8}{'max':>8}{'peak RSS MB':>13}")
-    for name, s in (("TRL", trl), ("ILS", ils)):
-        print(f"{name:8}{s['median_tok_s']:>14.1f}{s['min']:>8.1f}{s['max']:>8.1f}{s['peak_rss_mb']:>13.0f}")
-    print(f"ratio ILS/TRL throughput: {ils['median_tok_s'] / trl['median_tok_s']:.2f}x; "
-          f"peak memory ILS/TRL: {ils['peak_rss_mb'] / trl['peak_rss_mb']:.2f}x")
+    print(f"{'':10}{'median tok/s':>14}{'min':>8}{'max':>8}{'peak RSS MB':>13}{'speed vs TRL':>14}{'memory vs TRL':>15}")
+    trl = results["trl"]
+    names = {"trl": "TRL", "ils": "ILS", "ils-ckpt": "ILS+ckpt"}
+    for key, s in results.items():
+        print(f"{names[key]:10}{s['median_tok_s']:>14.1f}{s['min']:>8.1f}{s['max']:>8.1f}{s['peak_rss_mb']:>13.0f}"
+              f"{s['median_tok_s'] / trl['median_tok_s']:>13.2f}x{s['peak_rss_mb'] / trl['peak_rss_mb']:>14.2f}x")
 
 
 if __name__ == "__main__":

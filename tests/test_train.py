@@ -106,3 +106,11 @@ def test_existing_output_needs_resume(tiny_llama, toy_data, tmp_path):
 def test_unknown_method_lists_known(tiny_llama, toy_data, tmp_path):
     with pytest.raises(ConfigError, match="unknown method 'nope'; known: adalora, adapter, bitfit, dora, freeze, full, ia3, lora, prefix, prompt"):
         train(_cfg(tiny_llama, toy_data, tmp_path / "run", method="nope"))
+
+
+def test_activation_checkpointing_gives_the_same_losses(tiny_llama, toy_data, tmp_path):
+    kw = dict(max_steps=4, eval_every=0, save_every=0, lora=LoraOptions(r=4, alpha=8, dropout=0.0))
+    plain = train(_cfg(tiny_llama, toy_data, tmp_path / "plain", **kw))
+    ckpt = train(_cfg(tiny_llama, toy_data, tmp_path / "ckpt", activation_checkpointing=True, **kw))
+    for (s1, a), (s2, b) in zip(_losses(plain), _losses(ckpt)):
+        assert s1 == s2 and abs(a - b) < 1e-5

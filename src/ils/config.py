@@ -65,6 +65,8 @@ class TrainConfig(Strict):
     lr: float = 2e-4
     weight_decay: float = Field(0.0, description="AdamW decay on weight matrices (not biases/norms)")
     dropout: float | None = Field(None, description="set every dropout of the model to this rate")
+    activation_checkpointing: bool = Field(False, description="recompute each block's activations in the "
+                                           "backward pass: less memory, ~25% slower")
     neftune_alpha: float | None = Field(None, description="NEFTune: uniform noise of scale alpha/sqrt(L*d) "
                                         "on input embeddings while training (robustness; 5 is typical)")
     schedule: Literal["cosine", "linear", "constant"] = "cosine"

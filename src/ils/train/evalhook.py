@@ -7,13 +7,11 @@ every run folder carries its own before/after numbers in ``eval/`` and ``plots/e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from ils.config import TrainConfig
 from ils.evaluate.runner import evaluate
 from ils.infer.engine import Engine, Sampling
 from ils.io import RunDir, atomic_path, write_json
-from ils.models.loading import merged
 from ils.train.data import read_split
 
 
@@ -36,10 +34,11 @@ def eval_before(cfg: TrainConfig, run: RunDir) -> dict | None:
     return evaluate(engine, _test_records(cfg), dest, _sampling(cfg), label=f"{cfg.model} (base)")
 
 
-def eval_after(cfg: TrainConfig, run: RunDir, model: Any, tok: Any) -> dict | None:
+def eval_after(cfg: TrainConfig, run: RunDir) -> dict | None:
+    """Score the run as saved (what users will load), not the in-memory training copy."""
     if cfg.eval is None or cfg.eval.test is None:
         return None
-    engine = Engine(merged(model), tok, cfg.eval.batch_size)  # adapter saved already; merged is faster
+    engine = Engine.load(str(run.root), cfg.eval.batch_size)
     report = evaluate(engine, _test_records(cfg), run.eval / "after", _sampling(cfg), label=str(run.root))
     write_json(run.eval / "comparison.json", compare(run))
     plot_before_after(run)
