@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ils.errors import RecordError
+from ils.errors import ConfigError, RecordError
 from ils.tasks.templates import Template
 
 
@@ -83,7 +83,7 @@ class Task:
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
         """Yield raw records of the task's usual format; a bad record is yielded as its error."""
-        raise NotImplementedError(f"task '{self.name}' has no reader")
+        raise ConfigError(f"task '{self.name}' has no reader for raw files; give it Example records")
 
     def variables(self, fields: dict[str, Any]) -> dict[str, Any]:
         """Everything a template may use: the fields plus derived ones (option lists, …)."""

@@ -10,6 +10,7 @@ learned to answer in the task's concise form, which is what tuning should show.
 from __future__ import annotations
 
 import random
+from abc import ABC, abstractmethod
 from typing import Any
 
 from ils.records import Example
@@ -51,16 +52,16 @@ def procedural(name: str):
     return decorator
 
 
-class ProceduralTask(Task):
+class ProceduralTask(Task, ABC):
     """One code-made task: ``make`` draws inputs and the gold answer, a template phrases them."""
 
     metric = "exact_match"
     #: phrasings, ``str.format`` strings over the fields ``make`` returns; some questions, some commands
     templates: tuple[str, ...] = ()
 
+    @abstractmethod
     def make(self, rng: random.Random) -> tuple[dict[str, Any], Any]:
         """Draw one instance: (template fields, gold answer)."""
-        raise NotImplementedError
 
     def render(self, answer: Any) -> str:
         """The reference assistant output for a gold answer (the concise form ``parse`` accepts)."""

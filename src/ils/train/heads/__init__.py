@@ -9,6 +9,7 @@ Items are ``(input_ids, labels, token_type_ids)`` so the loop's batching works u
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -21,27 +22,31 @@ from ils.io import RunDir, fingerprint, write_json
 from ils.registry import Registry
 
 
-class Head:
+class Head(ABC):
     task = ""
     auto_class = ""  # transformers Auto class that adds this head
 
+    @abstractmethod
     def read(self, path: Path) -> list:
-        raise NotImplementedError
+        ...
 
     def label_names(self, records: list, cfg: Any) -> list[str] | None:
         return None
 
+    @abstractmethod
     def encode(self, records: list, tok: Any, cfg: Any, labels: list[str] | None) -> list:
-        raise NotImplementedError
+        ...
 
     def count(self, labels: list[int]) -> int:
         return 1
 
+    @abstractmethod
     def loss(self, out: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def score(self, model: Any, tok: Any, records: list, cfg: Any, labels: list[str] | None) -> dict:
-        raise NotImplementedError
+        ...
 
 
 HEADS: Registry[type[Head]] = Registry("head")
