@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ils.evaluate.sandbox import Limits, run_code
+from ils.sandbox import Limits, run_code
 
 
 def test_good_code_passes_and_a_failing_assert_fails():

@@ -1,5 +1,5 @@
 """Code tasks for self-instruct: the model writes an instruction, a solution and tests; a task is
-kept only if its solution passes its own tests in the sandbox (``sandbox.run_python``).
+kept only if its solution passes its own tests in the sandbox (``ils.sandbox.run_code``, shared with pass@k evaluation).
 
 Tests that do not assert anything prove nothing, so a task needs at least one ``assert``.
 """
@@ -10,7 +10,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from ils.generate.sandbox import run_python
+from ils.sandbox import Limits, run_code
 
 SEED_CODE = [
     ("Write a Python function `is_palindrome(s)` that returns True if the string reads the same "
@@ -67,5 +67,6 @@ def parse_code(completion: str) -> CodeTask | str:
 
 def check(task: CodeTask, timeout: float = 10.0) -> str | None:
     """None if the solution passes its tests, else why not."""
-    res = run_python(task.solution + "\n\n" + task.tests + "\n", timeout=timeout)
-    return None if res.passed else f"tests fail: {res.reason}"
+    res = run_code(task.solution + "\n\n" + task.tests + "\n", Limits(timeout=timeout, cpu_seconds=int(timeout) + 1))
+    last = (res.stderr.strip().splitlines() or [""])[-1][:200]
+    return None if res.passed else f"tests fail: {res.status}" + (f": {last}" if last else "")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ils.evaluate.metrics import METRICS, headline
-from ils.evaluate.sandbox import Limits, run_code
+from ils.sandbox import Limits, run_code
 
 KS = (1, 5, 10, 100)
 
