@@ -9,6 +9,7 @@ cannot apply to in ``check`` -- before any training starts.
 from __future__ import annotations
 
 import importlib
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ class NoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class Method:
+class Method(ABC):
     """Wrap a model for training (``apply``) and save what was trained (``save``)."""
 
     name = ""
@@ -50,9 +51,9 @@ class Method:
         """Return the model ready to train (only the parameters to train require grad)."""
         return model
 
+    @abstractmethod
     def promised(self, model: Any, cfg: Any) -> int:
         """How many parameters ``apply`` will leave trainable, computed from the base model alone."""
-        raise NotImplementedError
 
     def after_optimizer_step(self, model: Any, step: int) -> None:
         """Per-step hook (AdaLoRA reallocates ranks here); runs before gradients are cleared."""
