@@ -14,7 +14,7 @@ ils_pg_start() {
   fi
   bin=$(dirname "$(ls /usr/lib/postgresql/*/bin/initdb | sort -V | tail -1)")
   port=${ILS_PG_PORT:-55432}
-  dir=$(mktemp -d /tmp/ils-pg.XXXXXX)
+  dir=$(mktemp -d -t ils-pg.XXXXXX)
   user=$(id -un)
   if [ "$(id -u)" = 0 ]; then user=postgres; chown postgres "$dir"; fi
   local run=(); [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
