@@ -1,6 +1,7 @@
 """CoNLL-2003 test: zero-shot vs few-shot entity F1 with the default model, on a seeded subsample.
 
-Bench-only reader and parser (the NER task template lives on another branch). The model lists
+One fixed prompt (registered as ``bench_conll`` at run time), unlike the ``ner`` task's templates
+that configs/conll-smollm2.yaml trains and scores with. The model lists
 entities one per line as ``TYPE: text`` (or ``NONE``); answers are ``[type, text]`` spans scored by
 seqeval through the ``entity_f1`` metric. Output that has neither form is unparseable. Run:
 

@@ -24,7 +24,7 @@ SST2 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sst2"
 INSTRUCTION = "Is the sentiment of this movie review positive or negative? Answer with one word."
 METHODS = {"full": {}, "freeze": {"top_k": 2, "train_head": False}, "lora": {}, "dora": {},
            "adalora": {"init_r": 12, "target_r": 8}, "ia3": {}, "prefix": {"num_virtual_tokens": 10},
-           "prompt": {"num_virtual_tokens": 16}, "adapter": {"size": 32}}
+           "prompt": {"num_virtual_tokens": 16}, "adapter": {"size": 32}, "bitfit": {}}
 LR = {"full": 5e-5, "freeze": 1e-4, "ia3": 3e-3, "prefix": 1e-2, "prompt": 3e-2}
 
 

@@ -1,7 +1,7 @@
 """SST-2 dev: zero-shot vs few-shot (vs a LoRA-tuned run) with the default model, parsed and by likelihood.
 
-The SST-2 reader and parser here are bench-only (the real-data task templates live on another
-branch); they register a task ``bench_sst2`` at run time. Run from the repo root:
+One fixed prompt (registered as the task ``bench_sst2`` at run time), unlike the ``sentiment`` task's
+several templates that configs/sst2-smollm2.yaml trains and scores with. Run from the repo root:
 
     PYTHONPATH=src nice -n 10 python bench/sst2_eval.py -o bench-out/sst2 --modes zero-shot,few-shot:4
     PYTHONPATH=src nice -n 10 python bench/sst2_eval.py -o bench-out/sst2-tuned --train-steps 150

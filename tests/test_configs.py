@@ -11,10 +11,22 @@ from ils.config import TrainConfig, load_config
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.mark.parametrize("path", sorted(CONFIGS.glob("train_*.yaml")), ids=lambda p: p.name)
+TRAIN = sorted(p for p in CONFIGS.glob("*.yaml") if not p.name.startswith("data_"))
+DATA = sorted(CONFIGS.glob("data_*.yaml"))
+
+
+@pytest.mark.parametrize("path", TRAIN, ids=lambda p: p.name)
 def test_train_configs_parse(path):
     cfg = load_config(TrainConfig, path)
     assert cfg.method and cfg.data
+
+
+@pytest.mark.parametrize("path", DATA, ids=lambda p: p.name)
+def test_data_configs_parse(path):
+    from ils.data.config import load_config as load_build
+
+    cfg, _ = load_build(path)
+    assert cfg.sources
 
 
 def test_demo_config_matches_the_demo(tmp_path):

@@ -148,3 +148,20 @@ def test_bad_head_input_fails_before_training(tiny_bert, tmp_path):
     with pytest.raises(ConfigError, match="unknown method"):
         train(_cfg(tiny_bert, tmp_path / "d", "sequence-classification", tr, tr, method="nope"))
     assert not any((tmp_path / d / "ils.json").exists() for d in "abcd")
+
+
+def test_squad_halves_split_by_article(tmp_path):
+    from typer.testing import CliRunner
+
+    from ils.cli import app
+
+    para = lambda t, n: {"context": f"{t} is a place.", "qas": [
+        {"id": f"{t}{i}", "question": f"What is {t}?", "answers": [{"text": t, "answer_start": 0}]} for i in range(n)]}
+    src = tmp_path / "squad.json"
+    src.write_text(json.dumps({"data": [{"title": t, "paragraphs": [para(t, 2)]} for t in "ABCD"]}))
+    result = CliRunner().invoke(app, ["data", "squad-halves", str(src), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    read = lambda name: [json.loads(x) for x in (tmp_path / "out" / name).read_text().splitlines()]
+    train_, test_ = read("train.jsonl"), read("test.jsonl")
+    assert {r["title"] for r in train_} == {"A", "B"} and {r["title"] for r in test_} == {"C", "D"}
+    assert len(train_) == len(test_) == 4 and train_[0]["answers"]["text"] == ["A"]

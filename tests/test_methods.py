@@ -125,3 +125,20 @@ def test_neftune_and_dropout_change_training_only(tiny_llama):
     model.train()
     with torch.no_grad():
         assert not torch.allclose(model(input_ids=ids).logits, clean)
+
+
+def test_adalora_orthogonality_penalty_pulls_p_and_q_toward_orthogonal(tiny_llama, toy_data, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    def penalty(weight: float):
+        cfg = _cfg(tiny_llama, toy_data, tmp_path / "run", "adalora",
+                   {"init_r": 4, "target_r": 2, "orth_reg_weight": weight}, 1e-2)
+        model = get_method("adalora").apply(AutoModelForCausalLM.from_pretrained(tiny_llama), cfg, 16)
+        return model, get_method("adalora").regularizer(model)
+
+    model, reg = penalty(0.5)
+    assert reg.ndim == 0 and reg.item() > 0 and reg.requires_grad
+    reg.backward()
+    assert any(p.grad is not None for n, p in model.named_parameters() if "lora_A" in n)
+    assert penalty(0.0)[1] is None
+    assert get_method("lora").regularizer(model) is None

@@ -114,3 +114,20 @@ def test_activation_checkpointing_gives_the_same_losses(tiny_llama, toy_data, tm
     ckpt = train(_cfg(tiny_llama, toy_data, tmp_path / "ckpt", activation_checkpointing=True, **kw))
     for (s1, a), (s2, b) in zip(_losses(plain), _losses(ckpt)):
         assert s1 == s2 and abs(a - b) < 1e-5
+
+
+def test_eval_block_scores_few_shot_baselines_beside_before_and_after(tiny_llama, tmp_path):
+    from ils.config import EvalOptions
+    from ils.tasks.procedural import build_dataset
+
+    data = build_dataset(tmp_path / "data", ["add"], n=40, seed=0)
+    test = str(data / "test.jsonl")
+    run = train(_cfg(tiny_llama, data, tmp_path / "run", max_steps=2, eval_every=0, save_every=0,
+                     eval=EvalOptions(test=test, limit=3, max_new_tokens=4, modes=["few-shot:2"])))
+    rows = json.loads((run / "eval" / "comparison.json").read_text())
+    assert set(rows["add"]) >= {"before", "few-shot:2", "after"}
+    shots = json.loads((run / "eval" / "few-shot-2" / "report.json").read_text())
+    assert shots["tasks"]["add"]["n"] == 3
+    assert (run / "plots" / "eval.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="eval modes"):
+        EvalOptions(test=test, modes=[str(run)])

@@ -233,6 +233,15 @@ def data_procedural(output: Path = typer.Option(..., "-o", "--output"),
     out.print(f"wrote {folder}: " + ", ".join(f"{k} {v['total']}" for k, v in manifest["counts"].items()))
 
 
+@data_app.command("squad-halves")
+def data_squad_halves(src: Path, output: Path = typer.Option(..., "-o", "--output")):
+    """Split a SQuAD-format file by article into train.jsonl (first half) and test.jsonl."""
+    from ils.train.heads.qa import split_by_article
+
+    for path in split_by_article(src, output):
+        out.print(f"wrote {path}: {sum(1 for _ in path.open())} questions")
+
+
 @app.command()
 def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model or run folder (default: the store's current version, else default)"),
           adapter: list[str] = typer.Option([], help="NAME=RUN_DIR: serve a LoRA run as model NAME (repeatable)"),

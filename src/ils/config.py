@@ -7,15 +7,17 @@ unique in the config (``--lr 1e-4``). Values are parsed as YAML scalars, so ``1e
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ils.errors import ConfigError
 
 C = TypeVar("C", bound=BaseModel)
+PROMPT_MODE = re.compile(r"zero-shot|few-shot(:\d+(:(random|similar))?)?")
 
 
 class Strict(BaseModel):
@@ -34,6 +36,17 @@ class EvalOptions(Strict):
     max_new_tokens: int = 32
     batch_size: int = 16
     limit: int | None = Field(None, description="evaluate at most this many test records")
+    modes: list[str] = Field([], description="prompt-learning baselines of the base model scored before "
+                             "training beside zero-shot, e.g. [few-shot:4]; exemplars come from the train data")
+
+    @field_validator("modes")
+    @classmethod
+    def _prompt_modes(cls, modes: list[str]) -> list[str]:
+        bad = [m for m in modes if not PROMPT_MODE.fullmatch(m)]
+        if bad:
+            raise ValueError(f"{bad}: eval modes are zero-shot or few-shot:K[:random|similar]; the tuned "
+                             "run is always scored")
+        return modes
 
 
 class HeadOptions(Strict):

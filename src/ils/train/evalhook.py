@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ils.config import TrainConfig
+from ils.evaluate.modes import Engines, Mode, parse_mode, run_mode
 from ils.evaluate.runner import evaluate
 from ils.infer.engine import Engine, Sampling
 from ils.io import RunDir, atomic_path, write_json
@@ -24,14 +25,29 @@ def _sampling(cfg: TrainConfig) -> Sampling:
 
 
 def eval_before(cfg: TrainConfig, run: RunDir) -> dict | None:
-    """Score the base model unless a resumed run already did."""
+    """Score the base model (zero-shot and the ``modes`` baselines) unless a resumed run already did."""
     if cfg.eval is None or cfg.eval.test is None:
         return None
+    engines = Engines(cfg.eval.batch_size)
+    for spec in cfg.eval.modes:
+        _baseline(cfg, run, parse_mode(spec, cfg.model), engines)
     dest = run.eval / "before"
     if (dest / "report.json").is_file():
         return None
-    engine = Engine.load(cfg.model, cfg.eval.batch_size)
-    return evaluate(engine, _test_records(cfg), dest, _sampling(cfg), label=f"{cfg.model} (base)")
+    return evaluate(engines.get(cfg.model), _test_records(cfg), dest, _sampling(cfg), label=f"{cfg.model} (base)")
+
+
+def _baseline(cfg: TrainConfig, run: RunDir, mode: Mode, engines: Engines) -> None:
+    """One prompt-learning baseline (few-shot exemplars drawn from the training data) into eval/<mode>/."""
+    dest = run.eval / _slug(mode.name)
+    if (dest / "report.json").is_file():
+        return
+    train = read_split(cfg.data, "train", cfg.limit) if mode.kind == "few-shot" else None
+    run_mode(mode, _test_records(cfg), train, engines, dest, _sampling(cfg), cfg.seed, strict=False)
+
+
+def _slug(name: str) -> str:
+    return "before" if name == "zero-shot" else name.replace(":", "-")
 
 
 def eval_after(cfg: TrainConfig, run: RunDir) -> dict | None:
@@ -54,7 +70,19 @@ def compare(run: RunDir) -> dict:
     rows = {t: _row(before["tasks"].get(t, {}), a) for t, a in after["tasks"].items()}
     rows["overall"] = {"metric": "exact_match", "before": before["overall"]["score"],
                        "after": after["overall"]["score"]}
+    for name, report in _baselines(run).items():
+        for task, row in rows.items():
+            scored = report["overall"] if task == "overall" else report["tasks"].get(task, {})
+            row[name] = scored.get("score")
     return rows
+
+
+def _baselines(run: RunDir) -> dict[str, dict]:
+    """{mode name: report} of the prompt-learning baselines scored before training (eval/few-shot-*/)."""
+    import json
+
+    found = sorted(run.eval.glob("few-shot-*/report.json"))
+    return {p.parent.name.replace("-", ":").replace("few:shot", "few-shot"): json.loads(p.read_text()) for p in found}
 
 
 def _row(before: dict, after: dict) -> dict:
@@ -76,11 +104,14 @@ def plot_before_after(run: RunDir) -> Path:
 
     rows = compare(run)
     names = list(rows)
-    xs = range(len(names))
-    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.8), 4))
-    ax.bar([x - 0.2 for x in xs], [rows[n]["before"] or 0 for n in names], 0.4, label="before (base)")
-    ax.bar([x + 0.2 for x in xs], [rows[n]["after"] for n in names], 0.4, label="after (tuned)")
-    ax.set_xticks(list(xs), names, rotation=35, ha="right")
+    series = ["before", *_baselines(run), "after"]
+    width = 0.8 / len(series)
+    fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.4 * len(series)), 4))
+    for i, key in enumerate(series):
+        label = {"before": "zero-shot (base)", "after": "tuned"}.get(key, f"{key} (base)")
+        xs = [x + (i - (len(series) - 1) / 2) * width for x in range(len(names))]
+        ax.bar(xs, [rows[n].get(key) or 0 for n in names], width, label=label)
+    ax.set_xticks(list(range(len(names))), names, rotation=35, ha="right")
     ax.set_ylabel("score")
     ax.set_ylim(0, 1)
     ax.legend()

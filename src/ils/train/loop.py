@@ -210,12 +210,14 @@ def _one_step(s: Session, batches: list[list[int]], step: int = 0) -> dict:
     objective = acc.unwrap_model(s.loss_fn)
     n_trained = sum(objective.count(item[1]) for batch in items for item in batch)
     total_loss, tokens = 0.0, 0
-    for batch in items[acc.process_index::acc.num_processes]:
+    for i, batch in enumerate(items[acc.process_index::acc.num_processes]):
         inputs = objective.collate(batch, s.tok.pad_token_id)
         tokens += int(inputs["attention_mask"].sum())
         with acc.autocast():
             loss_sum, _ = s.loss_fn(**inputs)
-        acc.backward(loss_sum * acc.num_processes / n_trained)
+            extra = s.method.regularizer(s.model) if i == 0 else None  # once per optimizer step
+        loss = loss_sum * acc.num_processes / n_trained
+        acc.backward(loss if extra is None else loss + extra)
         total_loss += loss_sum.item()
     if s.cfg.max_grad_norm:
         acc.clip_grad_norm_(s.loss_fn.parameters(), s.cfg.max_grad_norm)

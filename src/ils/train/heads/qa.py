@@ -39,11 +39,12 @@ def read_squad(path: Path) -> list[dict]:
 
 
 def split_by_article(src: Path, out_dir: Path) -> tuple[Path, Path]:
-    """SQuAD v1.1 dev → train.jsonl (first half of the articles) + validation.jsonl (second half)."""
+    """A SQuAD file → train.jsonl (first half of the articles) + test.jsonl (second half): no article
+    is in both, so no context the model was tuned on is scored."""
     records = read_squad(src)
     titles = list(dict.fromkeys(r["title"] for r in records))
     first = set(titles[: len(titles) // 2])
-    paths = out_dir / "train.jsonl", out_dir / "validation.jsonl"
+    paths = out_dir / "train.jsonl", out_dir / "test.jsonl"
     for path, keep in zip(paths, (True, False)):
         write_text(path, "".join(json.dumps(r) + "\n" for r in records if (r["title"] in first) == keep))
     return paths

@@ -58,6 +58,10 @@ class Method(ABC):
     def after_optimizer_step(self, model: Any, step: int) -> None:
         """Per-step hook (AdaLoRA reallocates ranks here); runs before gradients are cleared."""
 
+    def regularizer(self, model: Any) -> Any:
+        """An extra loss term added once per optimizer step (AdaLoRA's orthogonality), or None."""
+        return None
+
     def save(self, model: Any, tokenizer: Any, dest: Path) -> None:
         model.save_pretrained(dest, safe_serialization=True)
         tokenizer.save_pretrained(dest)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ils.train.methods import METHODS
@@ -18,6 +20,7 @@ class AdaLoraOptions(BaseModel):
     target_r: int = Field(4, description="average rank left after budgeting")
     warmup_fraction: float = Field(0.2, description="share of steps before ranks are pruned (tinit)")
     final_fraction: float = Field(0.2, description="share of steps at the end with ranks fixed (tfinal)")
+    orth_reg_weight: float = Field(0.5, ge=0, description="weight of the orthogonality penalty on P and Q")
 
 
 @METHODS.register("adalora")
@@ -35,7 +38,7 @@ class AdaLora(Lora):
             tinit, tfinal = 0, 0
         return AdaLoraConfig(task_type=peft_task(cfg), init_r=o.init_r, target_r=o.target_r,
                              lora_alpha=lo.alpha, lora_dropout=lo.dropout, target_modules=lo.target_modules,
-                             total_step=total, tinit=tinit, tfinal=tfinal)
+                             total_step=total, tinit=tinit, tfinal=tfinal, orth_reg_weight=o.orth_reg_weight)
 
     def per_layer(self, layer: Any, cfg: Any) -> int:
         """A (r x in), B (out x r) and the singular values E (r)."""
@@ -43,3 +46,15 @@ class AdaLora(Lora):
 
     def after_optimizer_step(self, model: Any, step: int) -> None:
         model.base_model.update_and_allocate(step)
+
+    def regularizer(self, model: Any) -> Any:
+        """The paper's orthogonality penalty: mean over P (lora_A) and Q (lora_B) of ||PPᵀ − I||_F and
+        ||QᵀQ − I||_F. PEFT adds it only inside its own forward when labels are passed; our loop computes
+        the loss itself (logits only at trained positions), so it is added here."""
+        weight = model.peft_config[model.active_adapter].orth_reg_weight
+        mats = [p @ p.T if "lora_A" in n else p.T @ p
+                for n, p in model.named_parameters() if p.requires_grad and ("lora_A" in n or "lora_B" in n)]
+        if not mats or not weight:
+            return None
+        eye = lambda m: torch.eye(m.shape[0], dtype=m.dtype, device=m.device)
+        return weight * torch.stack([torch.linalg.matrix_norm(m - eye(m)) for m in mats]).mean()
