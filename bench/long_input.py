@@ -99,7 +99,9 @@ def train_adapter(dest: Path, steps: int, n: int = 600, chunk_tokens: int = 1024
     return train(cfg)
 
 
-def chunk_examples(n: int, chunk_tokens: int, seed: int) -> list:
+def chunk_examples(n: int, chunk_tokens: int, seed: int, keep_empty: float = 0.1) -> list:
+    """Map-step examples; chunks without the answer are kept with probability ``keep_empty`` so that
+    about half the answers are NONE (kept all, 90% are NONE and the LoRA learns to always say it)."""
     from ils.infer.long import chunk_units, token_counter
     from ils.infer.plans import fill, map_reduce
     from ils.infer.reducers import render
@@ -110,12 +112,15 @@ def chunk_examples(n: int, chunk_tokens: int, seed: int) -> list:
 
     count, rng, out = token_counter(load_tokenizer(resolve("default"))), random.Random(seed), []
     while len(out) < n:
-        task = rng.choice(["passkey", "kv", "count"])
+        # a count case gives an example per chunk, a passkey/kv case about two: weigh cases to even it out
+        task = rng.choices(["passkey", "kv", "count"], weights=[0.45, 0.45, 0.1])[0]
         case = make_case(task, rng.choice([3000, 6000]), seed=rng.randrange(10**6))
         _, kind = PLANS[task]
         step = map_reduce(case.instruction, kind).steps[0]
         for chunk in chunk_units(case.paragraphs(), count, rng.choice([chunk_tokens // 2, chunk_tokens]), 0):
             gold = _chunk_answer(case, chunk.text)
+            if gold in (None, 0) and rng.random() > keep_empty:
+                continue
             prompt = fill(step.prompt, {"chunk": chunk.text, "instruction": case.instruction})
             out.append(Example.from_alpaca(prompt, "", render(kind, gold), task=f"long_{task}",
                                            answer=gold, source=f"bench/long_input:{task}"))
@@ -187,7 +192,7 @@ def report(results: list[dict], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    lines = ["| config | length | task | accuracy | seconds | peak RSS MB |", "|---|---|---|---|---|---|"]
+    lines = ["| config | length | task | accuracy | correct | seconds | peak RSS MB |", "|---|---|---|---|---|---|---|"]
     fig, ax = plt.subplots(figsize=(6, 4))
     for cfg in sorted({r["config"] for r in results}):
         mine = sorted((r for r in results if r["config"] == cfg), key=lambda r: r["length"])
@@ -197,7 +202,8 @@ def report(results: list[dict], out: Path) -> None:
         for r in mine:
             for task in sorted({x["task"] for x in r["rows"]}):
                 rows = [x for x in r["rows"] if x["task"] == task]
-                lines.append(f"| {cfg} | {r['length']} | {task} | {sum(x['ok'] for x in rows) / len(rows):.2f} "
+                ok = sum(x["ok"] for x in rows)
+                lines.append(f"| {cfg} | {r['length']} | {task} | {ok / len(rows):.2f} | {ok}/{len(rows)} "
                              f"| {r['seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
     ax.set(xscale="log", xlabel="input tokens", ylabel="accuracy", ylim=(-0.05, 1.05), title="long-input suite")
     ax.legend()
@@ -231,9 +237,12 @@ def main() -> None:
         cfg, length = args.job.split(":")
         print(json.dumps(job(cfg, int(length), tasks, args.seeds, args.out, args.adapter, args.chunk_tokens)))
         return
-    results = []
+    saved = args.out / "results.json"  # a rerun into the same --out adds to (and skips) what is there
+    results = json.loads(saved.read_text()) if saved.is_file() else []
     for length in map(int, args.lengths.split(",")):
         for cfg in args.configs.split(","):  # interleaved: every config at one length, then the next length
+            if any(r["config"] == cfg and r["length"] == length for r in results):
+                continue
             cmd = [sys.executable, __file__, "--job", f"{cfg}:{length}", "--tasks", args.tasks, "--seeds",
                    str(args.seeds), "--out", str(args.out), "--chunk-tokens", str(args.chunk_tokens)]
             cmd += ["--adapter", args.adapter] if args.adapter else []
@@ -242,7 +251,7 @@ def main() -> None:
             print(f"{cfg} {length}: {sum(x['ok'] for x in results[-1]['rows'])}/{len(results[-1]['rows'])} "
                   f"in {results[-1]['seconds']:.0f}s, {results[-1]['peak_rss_mb']:.0f} MB", flush=True)
             args.out.mkdir(parents=True, exist_ok=True)
-            (args.out / "results.json").write_text(json.dumps(results, indent=2, default=str))
+            saved.write_text(json.dumps(results, indent=2, default=str))
     report(results, args.out)
 
 

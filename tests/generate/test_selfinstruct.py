@@ -173,3 +173,21 @@ def test_interrupt_writes_what_is_there_and_rerun_continues(tmp_path):
     assert man["interrupted"] and man["kept_tasks"] > 0
     again = run(seed_file(tmp_path), out, SelfInstructConfig(n=man["kept_tasks"] + 2, prompts_per_round=2), Scripted())
     assert again["kept_tasks"] >= man["kept_tasks"] + 2
+
+
+def test_generated_records_are_scored_by_rouge(tmp_path):
+    from ils.evaluate.runner import evaluate
+    from ils.records import read_examples
+
+    out = tmp_path / "ds"
+    run(seed_file(tmp_path), out, SelfInstructConfig(n=4, prompts_per_round=2, seed=3), Scripted())
+    records = read_examples(out / "train.jsonl").examples
+    assert records and {r.task for r in records} == {"self-instruct"}
+
+    class Echo:  # answers every prompt with the reference of the first record
+        def chat(self, chats, sampling=None, progress=False):
+            return [records[0].response] * len(chats)
+
+    report = evaluate(Echo(), records, None, progress=False)
+    scores = report["tasks"]["self-instruct"]
+    assert scores["metric"] == "rouge" and 0 < scores["score"] <= 1

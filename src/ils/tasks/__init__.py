@@ -20,6 +20,7 @@ _BUILTIN_MODULES = (
     "ils.tasks.translation",
     "ils.tasks.dialogue",
     "ils.tasks.code",
+    "ils.tasks.open",
 )
 
 
