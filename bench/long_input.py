@@ -186,6 +186,16 @@ def squad_f1(pred: str, gold: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def _accuracy(r: dict, task: str) -> float:
+    rows = [x for x in r["rows"] if x["task"] == task]
+    return sum(x["ok"] for x in rows) / len(rows)
+
+
+def _correct(r: dict, task: str) -> str:
+    rows = [x for x in r["rows"] if x["task"] == task]
+    return f"{sum(x['ok'] for x in rows)}/{len(rows)}"
+
+
 def report(results: list[dict], out: Path) -> None:
     import matplotlib
 
@@ -193,20 +203,18 @@ def report(results: list[dict], out: Path) -> None:
     import matplotlib.pyplot as plt
 
     lines = ["| config | length | task | accuracy | correct | seconds | peak RSS MB |", "|---|---|---|---|---|---|---|"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for cfg in sorted({r["config"] for r in results}):
+    fig, ax = plt.subplots(figsize=(7, 4))
+    names = {"a": "(a) truncated", "b": "(b) ils run", "c": "(c) ils run + LoRA"}
+    for i, cfg in enumerate(sorted({r["config"] for r in results})):
         mine = sorted((r for r in results if r["config"] == cfg), key=lambda r: r["length"])
-        accs = [sum(x["ok"] for x in r["rows"]) / len(r["rows"]) for r in mine]
-        ax.plot([r["length"] for r in mine], accs, marker="o", label={"a": "(a) truncated", "b": "(b) ils run",
-                                                                     "c": "(c) ils run + LoRA"}[cfg])
-        for r in mine:
-            for task in sorted({x["task"] for x in r["rows"]}):
-                rows = [x for x in r["rows"] if x["task"] == task]
-                ok = sum(x["ok"] for x in rows)
-                lines.append(f"| {cfg} | {r['length']} | {task} | {ok / len(rows):.2f} | {ok}/{len(rows)} "
-                             f"| {r['seconds']:.0f} | {r['peak_rss_mb']:.0f} |")
+        for j, task in enumerate(sorted({x["task"] for r in mine for x in r["rows"]})):
+            accs = [_accuracy(r, task) for r in mine]
+            ax.plot([r["length"] for r in mine], accs, marker="os^"[j % 3], color=f"C{i}",
+                    linestyle=["-", "--", ":"][j % 3], label=f"{names[cfg]}, {task}")
+            lines += [f"| {cfg} | {r['length']} | {task} | {_accuracy(r, task):.2f} | {_correct(r, task)} "
+                      f"| {r['seconds']:.0f} | {r['peak_rss_mb']:.0f} |" for r in mine]
     ax.set(xscale="log", xlabel="input tokens", ylabel="accuracy", ylim=(-0.05, 1.05), title="long-input suite")
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.savefig(out / "accuracy_vs_length.png", dpi=120, bbox_inches="tight")
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
