@@ -60,6 +60,19 @@ def test_entities_text_spans_are_a_multiset():
         to_bio([["PER", 0, 1]], [["PER", "x"]])
 
 
+def test_entities_ner_task_dicts_parsed_against_gold_with_offsets():
+    """The ner task parses text into {type, text}; its gold answers also carry token offsets."""
+    from ils.tasks import get_task
+
+    gold = [[{"type": "PER", "text": "Ann Lee", "start": 0, "end": 2}, {"type": "LOC", "text": "Rome", "start": 4, "end": 5}]]
+    pred = [get_task("ner").parse("PER: Ann Lee\nORG: Rome")]
+    r = get_metric("entity_f1")(pred, gold)
+    assert r["precision"] == pytest.approx(0.5) and r["recall"] == pytest.approx(0.5)
+    both = get_metric("entity_f1")([[{"type": "PER", "text": "A", "start": 0, "end": 1}]],
+                                   [[{"type": "PER", "text": "A", "start": 0, "end": 1}]])
+    assert both["score"] == 1.0
+
+
 def test_squad_official_normalisation_and_max_over_golds():
     assert normalize_answer("The  Eiffel-Tower!") == "eiffeltower"
     r = get_metric("squad")(

@@ -4,6 +4,8 @@ An answer is a list of spans, in one of two forms (all spans of one answer in th
 - ``[type, start, end]``: token offsets into the input, ``end`` exclusive (``["PER", 0, 2]``);
 - ``[type, text]``: the entity's surface text (``["PER", "John Smith"]``), for generated answers that
   name entities without offsets. The same text twice counts twice (a multiset).
+A span may also be the ``ner`` task's dict, ``{"type", "text"[, "start", "end"]}``: offsets are used when
+every span of the pair has them, else the text (a parsed answer has no offsets; the gold one does).
 
 Both forms are turned into BIO tag sequences that seqeval scores, so the numbers are seqeval's own.
 ``None`` (unparseable) counts as "no entities found". Offset spans must not overlap.
@@ -18,14 +20,24 @@ from typing import Any
 from ils.evaluate.metrics import METRICS, headline
 
 
-def _spans(answer: Any) -> list[tuple]:
+def _spans(answer: Any, offsets: bool) -> list[tuple]:
     if answer is None:
         return []
-    return [tuple(s) for s in answer]
+    return [_span(s, offsets) for s in answer]
+
+
+def _span(s: Any, offsets: bool) -> tuple:
+    if not isinstance(s, dict):
+        return tuple(s)
+    return (s["type"], s["start"], s["end"]) if offsets else (s["type"], s["text"])
 
 
 def _is_offset(span: tuple) -> bool:
     return len(span) == 3 and isinstance(span[1], int) and isinstance(span[2], int)
+
+
+def _has_offsets(s: Any) -> bool:
+    return "start" in s and "end" in s if isinstance(s, dict) else _is_offset(tuple(s))
 
 
 def _bio(spans: list[tuple], length: int) -> list[str]:
@@ -51,8 +63,9 @@ def _text_pair(pred: list[tuple], gold: list[tuple]) -> tuple[list[str], list[st
 
 
 def to_bio(pred: Any, gold: Any) -> tuple[list[str], list[str]]:
-    p, g = _spans(pred), _spans(gold)
-    if all(_is_offset(s) for s in p + g):
+    offsets = all(_has_offsets(s) for s in [*(pred or []), *(gold or [])])
+    p, g = _spans(pred, offsets), _spans(gold, offsets)
+    if offsets:
         return _offset_pair(p, g)
     if any(_is_offset(s) for s in p + g):
         raise ValueError(f"mixed span forms in one answer: {pred!r} vs {gold!r}")
