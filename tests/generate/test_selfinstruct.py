@@ -31,6 +31,7 @@ def test_prompt_has_six_human_two_machine_and_is_seeded():
 
 def test_instances_input_first_and_output_first():
     assert parse_instances(" a\nOutput: b\nInput: <noinput>\nOutput: c\n\nTask: x", False) == [("a", "b"), ("", "c")]
+    assert parse_instances(" a\nOutput: b\n\nOutput:\nb again", False) == [("a", "b")]
     assert parse_instances(" pos\nInput: good\nClass label: neg\nInput: bad", True) == [("good", "pos"), ("bad", "neg")]
     assert "Class label:" in instance_prompt("Classify it.", True, [])
     assert parse_yes_no(" Yes.") is True and parse_yes_no("no") is False and parse_yes_no("maybe") is None

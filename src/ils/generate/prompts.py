@@ -120,12 +120,7 @@ def parse_instructions(completion: str, start: int) -> list[str]:
     """The new tasks of a numbered-list continuation that begins right after ``start.``."""
     text = f"{start}. " + completion.lstrip()
     parts = re.split(r"(?:^|\n)\s*\d+\s*[.)]\s*", text)
-    out = []
-    for p in parts:
-        p = re.sub(r"\s+", " ", p).strip()
-        if p:
-            out.append(p)
-    return out
+    return [p for p in (re.sub(r"\s+", " ", p).strip() for p in parts) if p]
 
 
 CLASSIFY_HEAD = ("Can the following task be regarded as a classification task with finite output labels?\n\n")
@@ -173,7 +168,8 @@ def parse_instances(completion: str, is_classification: bool) -> list[tuple[str,
         pairs = [(i, o) for o, i in re.findall(pat, body, re.S)]
     else:
         body = "Input:" + body
-        pat = r"Input:\s*(.*?)\s*\nOutput:\s*(.*?)(?=\nInput:|\Z)"
+        # an output ends where the model starts another block (small models repeat "Output:" lines)
+        pat = r"Input:\s*(.*?)\s*\nOutput:\s*(.*?)(?=\n\s*(?:Input|Output|Question|Instruction):|\Z)"
         pairs = re.findall(pat, body, re.S)
     return [("" if i.strip() in ("<noinput>", "None", "N/A") else i.strip(), o.strip()) for i, o in pairs]
 
