@@ -90,7 +90,8 @@ def test_ner_parse_locates_repeated_entities():
     parsed = ner.parse("LOC: Germany\nORG: Germany B\n- LOC: Germany\nnonsense line")
     spans = [(e["start"], e["end"], e["type"]) for e in ner.locate(parsed, tokens)]
     assert spans == [(0, 1, "LOC"), (2, 4, "ORG"), (5, 6, "LOC")]
-    assert ner.parse("none") == []
+    assert ner.parse("none") == [] and ner.parse("None.") == []
+    assert ner.parse("The sentence talks about football.") is None  # unparseable, not "no entities"
 
 
 def test_classification_parse_maps_free_text_to_a_label():

@@ -60,6 +60,7 @@ def entities_text(entities: list[dict]) -> str:
     return "\n".join(f"{e['type']}: {e['text']}" for e in entities) or NONE
 
 
+_SAYS_NONE = re.compile(r"\W*(none|no entities|there are no)\b", re.I)
 _LINE = re.compile(r"^\s*(?:[-*•]|\d+[.)])?\s*([A-Za-z][\w-]*)\s*:\s*(.+?)\s*$")
 
 
@@ -72,14 +73,17 @@ class NERTask(Task):
     templates = TEMPLATES
     options = {"token_column": 0, "tag_column": -1, "columns": None, "descriptions": DESCRIPTIONS}
 
-    def parse(self, text: str) -> list[dict]:
-        """``TYPE: entity`` lines → [{"type", "text"}]; lines of any other shape are ignored."""
+    def parse(self, text: str) -> list[dict] | None:
+        """``TYPE: entity`` lines → [{"type", "text"}]; lines of any other shape are ignored.
+        "none" → []; text with neither form is unparseable (None), not "no entities"."""
         known = {t.lower(): t for t in self.labels or ()}
         out = []
         for line in text.strip().splitlines():
             m = _LINE.match(line)
             if m and (not known or m.group(1).lower() in known):
                 out.append({"type": known.get(m.group(1).lower(), m.group(1)), "text": m.group(2)})
+        if not out and not _SAYS_NONE.match(text):
+            return None
         return out
 
     def locate(self, entities: list[dict], tokens: list[str]) -> list[dict]:
@@ -126,7 +130,8 @@ class NERTask(Task):
         return entities_text(fields["entities"])
 
     def roundtrip(self, reference: str, fields: dict[str, Any]) -> bool:
-        return self.locate(self.parse(reference), fields["tokens"]) == fields["entities"]
+        parsed = self.parse(reference)
+        return parsed is not None and self.locate(parsed, fields["tokens"]) == fields["entities"]
 
 
 def _find(tokens: list[str], words: list[str], start: int, used: set[int]) -> int | None:
