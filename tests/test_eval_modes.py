@@ -181,3 +181,24 @@ def test_cli_eval_and_compare(tiny_llama, tmp_path):
     assert "few-shot:1" in res.output and (tmp_path / "e" / "report.html").is_file()
     res = CliRunner().invoke(app, ["compare", str(tmp_path / "e"), str(tmp_path / "e")])
     assert res.exit_code == 0 and "+0.000" in res.output, res.output
+
+
+def test_rescore_reparses_saved_outputs_without_a_model(evaluated, tmp_path, monkeypatch):
+    import shutil
+
+    from ils.evaluate.rescore import rescore
+
+    out, report = evaluated
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    before = json.loads((copy / "report.json").read_text())["modes"]["zero-shot"]["tasks"]["test_polarity"]
+    monkeypatch.setattr(Polarity, "parse", lambda self, text: None)  # a parser that reads nothing
+    folders = rescore(copy)
+    assert len(folders) == 4
+    after = json.loads((copy / "0-zero-shot" / "report.json").read_text())["tasks"]["test_polarity"]
+    assert after["unparseable"] == 3 and after["score"] == 0.0
+    assert after["likelihood"] == before["likelihood"]  # no text parsed there: unchanged
+    combined = json.loads((copy / "report.json").read_text())["modes"]["zero-shot"]["tasks"]["test_polarity"]
+    assert combined["unparseable"] == 3
+    with pytest.raises(EvalError, match="no report folder"):
+        rescore(tmp_path / "empty")

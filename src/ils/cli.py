@@ -147,6 +147,17 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
     out.print(f"report: {output}/report.json, {output}/report.html, charts in {output}/charts/")
 
 
+@app.command("rescore")
+def rescore_cmd(folder: Path = typer.Argument(..., help="an eval output folder or a run folder")):
+    """Parse saved predictions again with the current task parsers and rewrite the reports (no model runs)."""
+    from ils.evaluate.rescore import rescore
+
+    for done in rescore(folder):
+        report = json.loads((done / "report.json").read_text())
+        out.print(f"{done}: " + ", ".join(f"{t} {r['score']:.3f} ({r['unparseable']} unparseable)"
+                                          for t, r in report["tasks"].items()))
+
+
 @app.command("compare")
 def compare_cmd(reports: list[Path] = typer.Argument(..., help="ils eval output folders or report.json files")):
     """Earlier evaluation reports side by side, with deltas against the first column."""

@@ -114,6 +114,14 @@ def _row(ex: Example, task: Task, output: str, kept: int) -> dict:
     }
 
 
+def _row_parsed(row: dict) -> dict:
+    """A saved prediction row parsed again with the current parser of its task."""
+    load_builtins()
+    parsed = (TASKS.get(row["task"]) if row["task"] in TASKS else PLAIN).parse(row["output"])
+    return {**row, "parsed": parsed, "unparseable": parsed is None,
+            "correct": parsed is not None and parsed == row["reference"]}
+
+
 def _add_likelihood(engine: Engine, rows: list[dict], tasks: list[Task], chats: list[list[dict]]) -> None:
     """Fill ``ll_*`` fields of rows whose task has options: scores, the winning answer, correct?"""
     idx = [i for i, t in enumerate(tasks) if t.answer_choices()]
