@@ -61,3 +61,19 @@ def test_evaluate_scores_per_task_with_the_task_parser(tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "predictions.jsonl").read_text().splitlines()]
     assert [r["correct"] for r in rows] == [True, True, False, False, True, False]
     assert json.loads((tmp_path / "report.json").read_text())["n"] == 6
+
+
+def test_weights_identity_changes_when_a_run_is_trained_again(tmp_path):
+    import os
+
+    from ils.infer.engine import weights_identity
+
+    run = tmp_path / "run"
+    (run / "adapter").mkdir(parents=True)
+    (run / "ils.json").write_text("{}")
+    weights = run / "adapter" / "adapter_model.safetensors"
+    weights.write_bytes(b"x" * 10)
+    first = weights_identity(str(run), {})
+    assert first == weights_identity(str(run), {}) and "adapter_model.safetensors" in first
+    os.utime(weights, ns=(1, 1))
+    assert weights_identity(str(run), {}) != first

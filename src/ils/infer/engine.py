@@ -27,18 +27,19 @@ class Sampling:
 
 
 class Engine:
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16):
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16, identity: str = ""):
         self.model = model.eval()
         self.tok = tokenizer
         self.batch_size = batch_size
+        self.identity = identity  # which weights these are (caches must not outlive a retrained adapter)
 
     @classmethod
     def load(cls, ref: str, batch_size: int = 16) -> "Engine":
         """A model name (``default``, a folder, a .gguf) or a run folder."""
         from ils.models.loading import load_any
 
-        model, tok, _ = load_any(ref)
-        return cls(model, tok, batch_size)
+        model, tok, desc = load_any(ref)
+        return cls(model, tok, batch_size, weights_identity(ref, desc))
 
     def chat(self, chats: Sequence[Chat], sampling: Sampling | None = None, progress: bool = False) -> list[str]:
         """Generate the next assistant turn for each conversation."""
@@ -69,6 +70,16 @@ class Engine:
                                   pad_token_id=pad, eos_token_id=self.tok.eos_token_id, **kwargs)
         texts = self.tok.batch_decode(gen[:, width:], skip_special_tokens=True)
         return [_cut(t, s.stop) for t in texts]
+
+
+def weights_identity(ref: str, desc: dict) -> str:
+    """Names, sizes and modification times of the weight files behind ``ref``: cheap (no hashing of
+    gigabytes) and different as soon as a run folder at the same path is trained again."""
+    from pathlib import Path
+
+    root = Path(ref) if (Path(ref) / "ils.json").is_file() else Path(desc.get("folder", ref))
+    files = sorted(p for p in root.rglob("*.safetensors") if "checkpoints" not in p.parts) if root.is_dir() else []
+    return ref + "".join(f"|{p.relative_to(root)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
 
 
 def _cut(text: str, stops: Sequence[str]) -> str:

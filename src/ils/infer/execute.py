@@ -136,7 +136,8 @@ class Runner:
 
     # ---- model calls -------------------------------------------------------------------------
     def generate(self, model: str, prompts: list[str], max_new_tokens: int) -> list[str]:
-        keys = [CallCache.key(model, p, max_new_tokens) for p in prompts]
+        who = getattr(self.engines[model], "identity", "") or model
+        keys = [CallCache.key(who, p, max_new_tokens) for p in prompts]
         todo = [i for i, k in enumerate(keys) if k not in self.cache.data]
         if todo:
             chats = [[{"role": "user", "content": prompts[i]}] for i in todo]
