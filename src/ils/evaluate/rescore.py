@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from ils.errors import EvalError
-from ils.evaluate.runner import _overall, _per_task, _row_parsed, _write
+from ils.evaluate.runner import _overall, _per_task, _write, judged, task_named
 
 
 def rescore_folder(folder: Path) -> dict:
@@ -19,7 +19,8 @@ def rescore_folder(folder: Path) -> dict:
     preds, report_path = folder / "predictions.jsonl", folder / "report.json"
     if not preds.is_file() or not report_path.is_file():
         raise EvalError(f"{folder}: needs report.json and predictions.jsonl to rescore")
-    rows = [_row_parsed(json.loads(line)) for line in preds.read_text(encoding="utf-8").splitlines() if line]
+    saved = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines() if line]
+    rows = [judged(row, task_named(row["task"])) for row in saved]
     report = {**json.loads(report_path.read_text()), "tasks": _per_task(rows), "overall": _overall(rows)}
     _write(folder, report, rows)
     return report
@@ -51,10 +52,9 @@ def _refresh_combined(root: Path, reports: dict[Path, dict]) -> None:
 
 
 def _refresh_run(root: Path) -> None:
-    from ils.io import RunDir, write_json
-    from ils.train.evalhook import compare, plot_before_after
+    from ils.io import RunDir
+    from ils.train.evalhook import write_comparison
 
     run = RunDir(root)
     if run.is_run() and (run.eval / "comparison.json").is_file():
-        write_json(run.eval / "comparison.json", compare(run))
-        plot_before_after(run)
+        write_comparison(run)

@@ -28,16 +28,20 @@ PLAIN = Task()
 
 
 def task_of(ex: Example, strict: bool = False) -> Task:
-    load_builtins()
-    if ex.task and ex.task in TASKS:
-        return TASKS.get(ex.task)
-    if strict:
+    task = task_named(ex.task)
+    if task is PLAIN and strict:
         where = ex.source or ex.id or "a test record"
         raise EvalError(
             f"{where}: task: {ex.task!r} has no registered parser (known tasks: "
             f"{', '.join(TASKS.names())}); pass --plain to score by exact text match"
         )
-    return PLAIN
+    return task
+
+
+def task_named(name: str | None) -> Task:
+    """The registered task, or PLAIN (exact text match) for an unknown or missing name."""
+    load_builtins()
+    return TASKS.get(name) if name and name in TASKS else PLAIN
 
 
 def gold_of(ex: Example, task: Task) -> Any:
@@ -99,25 +103,14 @@ def _shots_summary(shots: Any, kept: list[int]) -> dict:
 
 
 def _row(ex: Example, task: Task, output: str, kept: int) -> dict:
-    parsed, gold = task.parse(output), gold_of(ex, task)
-    return {
-        "id": ex.id,
-        "task": ex.task or "unknown",
-        "metric": task.metric,
-        "input": ex.instruction,
-        "reference": gold,
-        "output": output,
-        "parsed": parsed,
-        "unparseable": parsed is None,
-        "correct": parsed is not None and parsed == gold,
-        "shots": kept,
-    }
+    row = {"id": ex.id, "task": ex.task or "unknown", "metric": task.metric, "input": ex.instruction,
+           "reference": gold_of(ex, task), "output": output, "shots": kept}
+    return judged(row, task)
 
 
-def _row_parsed(row: dict) -> dict:
-    """A saved prediction row parsed again with the current parser of its task."""
-    load_builtins()
-    parsed = (TASKS.get(row["task"]) if row["task"] in TASKS else PLAIN).parse(row["output"])
+def judged(row: dict, task: Task) -> dict:
+    """The row with its output parsed by ``task`` and compared with its reference."""
+    parsed = task.parse(row["output"])
     return {**row, "parsed": parsed, "unparseable": parsed is None,
             "correct": parsed is not None and parsed == row["reference"]}
 

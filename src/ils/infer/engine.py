@@ -8,6 +8,7 @@ little more than one prompt (78 vs 12.6 tok/s measured on SmolLM2-135M). Everyth
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import torch
@@ -75,8 +76,6 @@ class Engine:
 def weights_identity(ref: str, desc: dict) -> str:
     """Names, sizes and modification times of the weight files behind ``ref``: cheap (no hashing of
     gigabytes) and different as soon as a run folder at the same path is trained again."""
-    from pathlib import Path
-
     root = Path(ref) if (Path(ref) / "ils.json").is_file() else Path(desc.get("folder", ref))
     files = sorted(p for p in root.rglob("*.safetensors") if "checkpoints" not in p.parts) if root.is_dir() else []
     return ref + "".join(f"|{p.relative_to(root)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)

@@ -56,9 +56,14 @@ def eval_after(cfg: TrainConfig, run: RunDir) -> dict | None:
         return None
     engine = Engine.load(str(run.root), cfg.eval.batch_size)
     report = evaluate(engine, _test_records(cfg), run.eval / "after", _sampling(cfg), label=str(run.root))
+    write_comparison(run)
+    return report
+
+
+def write_comparison(run: RunDir) -> None:
+    """eval/comparison.json and plots/eval.png from the reports under eval/."""
     write_json(run.eval / "comparison.json", compare(run))
     plot_before_after(run)
-    return report
 
 
 def compare(run: RunDir) -> dict:
@@ -81,8 +86,8 @@ def _baselines(run: RunDir) -> dict[str, dict]:
     """{mode name: report} of the prompt-learning baselines scored before training (eval/few-shot-*/)."""
     import json
 
-    found = sorted(run.eval.glob("few-shot-*/report.json"))
-    return {p.parent.name.replace("-", ":").replace("few:shot", "few-shot"): json.loads(p.read_text()) for p in found}
+    reports = [json.loads(p.read_text()) for p in sorted(run.eval.glob("few-shot-*/report.json"))]
+    return {r["model"]: r for r in reports}  # run_mode labels each report with its mode's name
 
 
 def _row(before: dict, after: dict) -> dict:
@@ -104,7 +109,7 @@ def plot_before_after(run: RunDir) -> Path:
 
     rows = compare(run)
     names = list(rows)
-    series = ["before", *_baselines(run), "after"]
+    series = ["before", *(k for k in rows["overall"] if k not in ("metric", "before", "after")), "after"]
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(6, len(names) * 0.4 * len(series)), 4))
     for i, key in enumerate(series):
