@@ -61,6 +61,8 @@ def run_one(method: str, args: argparse.Namespace, out: Path) -> dict:
 
 
 def child(method: str, args: argparse.Namespace, out: Path) -> None:
+    import torch
+
     from ils.config import TrainConfig
     from ils.infer.engine import Engine, Sampling
     from ils.models.loading import load_run
@@ -79,7 +81,7 @@ def child(method: str, args: argparse.Namespace, out: Path) -> None:
     model, tok, _ = load_run(run)
     answers = Engine(model, tok, 16).chat([ex.prompt_messages for ex in dev], Sampling(max_new_tokens=4))
     acc = sum(parse(a) == ex.answer for a, ex in zip(answers, dev)) / len(dev)
-    print(json.dumps({"method": method, "trainable": info["trainable_params"], "total": info["total_params"],
+    print(json.dumps({"method": method, "threads": torch.get_num_threads(), "trainable": info["trainable_params"], "total": info["total_params"],
                       "train_s": round(train_s, 1), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                       "accuracy": acc}))
 
@@ -106,8 +108,11 @@ def chart(rows: list[dict], dest: Path) -> None:
     ok = [r for r in rows if "error" not in r]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     a.bar([r["method"] for r in ok], [r["accuracy"] for r in ok])
+    a.axhline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
+    a.tick_params(axis="x", labelrotation=45)
     a.set_ylabel("SST-2 dev accuracy")
     a.set_ylim(0, 1)
+    a.legend(loc="lower right")
     b.scatter([100 * r["trainable"] / r["total"] for r in ok], [r["train_s"] for r in ok])
     for r in ok:
         b.annotate(r["method"], (100 * r["trainable"] / r["total"], r["train_s"]))
@@ -131,9 +136,12 @@ def main() -> None:
     out = Path(args.out)
     if args.child:
         return child(args.child, args, out)
-    rows = [run_one(m, args, out) for m in args.methods.split(",")]
-    (out / "methods.json").write_text(json.dumps(rows, indent=1))
-    (out / "methods.md").write_text(table(rows))
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for method in args.methods.split(","):  # written after every method, so a long run can be watched
+        rows.append(run_one(method, args, out))
+        (out / "methods.json").write_text(json.dumps(rows, indent=1))
+        (out / "methods.md").write_text(table(rows))
     chart(rows, out / "methods.png")
     print(table(rows))
 

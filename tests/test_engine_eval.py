@@ -39,6 +39,19 @@ def test_stop_strings_cut_the_output(engine):
         assert cut == text[: text.index(text[2])]
 
 
+def test_bfloat16_engine_generates_and_names_its_dtype(tiny_llama, engine):
+    import torch
+
+    from ils.errors import ILSError
+
+    half = Engine.load(str(tiny_llama), batch_size=4, dtype="bfloat16")
+    assert next(half.model.parameters()).dtype == torch.bfloat16
+    assert half.identity == engine.identity + "|bfloat16"  # cached outputs never mix dtypes
+    assert isinstance(half.chat([[{"role": "user", "content": "hello"}]], Sampling(max_new_tokens=4))[0], str)
+    with pytest.raises(ILSError, match="dtype 'fp8'"):
+        Engine.load(str(tiny_llama), dtype="fp8")
+
+
 class ScriptedEngine(Engine):
     """Answers from a table, so scoring can be checked exactly."""
 

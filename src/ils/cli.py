@@ -64,7 +64,7 @@ def generate(ctx: typer.Context,
              prompt: list[str] = typer.Option([], "--prompt", "-p", help="a user message (repeatable)"),
              input: Optional[Path] = typer.Option(None, "--input", "-i", help="Example file: generate for each"),
              max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-             batch_size: int = 16):
+             batch_size: int = 16, dtype: str = typer.Option("float32", help="float32 | bfloat16")):
     """Generate answers, batched; greedy unless --temperature > 0. Prints one JSON line per prompt."""
     if ctx.invoked_subcommand:
         return
@@ -74,7 +74,7 @@ def generate(ctx: typer.Context,
     chats = [[{"role": "user", "content": p}] for p in prompt]
     if input:
         chats += [ex.prompt_messages for ex in load_examples(input)]
-    engine = Engine.load(model, batch_size)
+    engine = Engine.load(model, batch_size, dtype)
     texts = engine.chat(chats, Sampling(max_new_tokens, temperature, top_p, seed), progress=True)
     for chat, text in zip(chats, texts):
         print(json.dumps({"prompt": chat[-1]["content"], "output": text}, ensure_ascii=False))
@@ -175,12 +175,13 @@ def run_cmd(instruction: str = typer.Argument(..., help="the instruction (any le
             answer: str = typer.Option("text", help="answer kind: text | value | label | number | list"),
             output: Path = typer.Option(Path("ils-run"), "-o", "--output", help="run folder (cache, result)"),
             chunk_tokens: Optional[int] = None, overlap: Optional[int] = None, batch_size: int = 8,
+            dtype: str = typer.Option("float32", help="float32 | bfloat16 (about 2x faster on bf16 CPUs)"),
             dry_run: bool = typer.Option(False, help="print chunks, steps and model calls; run nothing")):
     """Run an instruction over an input of any length (chunk, map, reduce, refine, chain, DAG)."""
     from ils.infer.longrun import parse_models, run
 
     result = run(instruction, input, plan, answer, parse_models(model, adapter), output, chunk_tokens,
-                 overlap, dry_run=dry_run, progress=not dry_run, batch_size=batch_size)
+                 overlap, dry_run=dry_run, progress=not dry_run, batch_size=batch_size, dtype=dtype)
     if dry_run:
         out.print_json(data={k: v for k, v in result.items() if k != "plan"})
         return

@@ -13,9 +13,13 @@ from typing import Any, Iterator, Sequence
 
 import torch
 
+from ils.errors import ILSError
 from ils.models.chat import render_prompt
 
 Chat = Sequence[dict]
+# bfloat16 halves memory and, on CPUs with bf16 matmul units (AVX512-BF16, AMX), roughly halves time:
+# 7.1 vs 13.5 s for 4 x 512 tokens through SmolLM2-135M on one core here.
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 @dataclass
@@ -35,12 +39,14 @@ class Engine:
         self.identity = identity  # which weights these are (caches must not outlive a retrained adapter)
 
     @classmethod
-    def load(cls, ref: str, batch_size: int = 16) -> "Engine":
-        """A model name (``default``, a folder, a .gguf) or a run folder."""
+    def load(cls, ref: str, batch_size: int = 16, dtype: str = "float32") -> "Engine":
+        """A model name (``default``, a folder, a .gguf) or a run folder, in ``dtype`` (see DTYPES)."""
         from ils.models.loading import load_any
 
-        model, tok, desc = load_any(ref)
-        return cls(model, tok, batch_size, weights_identity(ref, desc))
+        if dtype not in DTYPES:
+            raise ILSError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
+        model, tok, desc = load_any(ref, DTYPES[dtype])
+        return cls(model, tok, batch_size, weights_identity(ref, desc) + ("" if dtype == "float32" else f"|{dtype}"))
 
     def chat(self, chats: Sequence[Chat], sampling: Sampling | None = None, progress: bool = False) -> list[str]:
         """Generate the next assistant turn for each conversation."""

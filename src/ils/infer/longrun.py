@@ -48,7 +48,7 @@ def parse_models(model: str, adapters: list[str]) -> dict[str, str]:
     return models
 
 
-def load_engines(models: dict[str, str | Engine], batch_size: int = 8) -> dict[str, Engine]:
+def load_engines(models: dict[str, str | Engine], batch_size: int = 8, dtype: str = "float32") -> dict[str, Engine]:
     """Model names → engines; each distinct reference is loaded once."""
     loaded: dict[str, Engine] = {}
     by_ref: dict[str, Engine] = {}
@@ -57,7 +57,7 @@ def load_engines(models: dict[str, str | Engine], batch_size: int = 8) -> dict[s
             loaded[name] = ref
             continue
         if ref not in by_ref:
-            by_ref[ref] = Engine.load(ref, batch_size)
+            by_ref[ref] = Engine.load(ref, batch_size, dtype)
         loaded[name] = by_ref[ref]
     return loaded
 
@@ -82,7 +82,7 @@ def check_models(models: dict[str, str | Engine]) -> None:
 def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: str = "text",
         models: dict[str, str | Engine] | None = None, out: str | Path = "ils-run",
         chunk_tokens: int | None = None, overlap: int | None = None, dry_run: bool = False,
-        progress: bool = False, batch_size: int = 8) -> dict[str, Any]:
+        progress: bool = False, batch_size: int = 8, dtype: str = "float32") -> dict[str, Any]:
     """Run ``instruction`` over ``input`` (a file, or ``-`` for stdin); returns the result record."""
     out = Path(out)
     models = models or {"default": "default"}
@@ -91,7 +91,7 @@ def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: 
     check_models(models)
     path = spool_stdin(out / "input.txt") if str(input) == "-" else Path(input)
     check_input(path)
-    engines = load_engines(models, batch_size)
+    engines = load_engines(models, batch_size, dtype)
     if plan == "auto":
         spec = _auto(spec, instruction, answer, engines["default"], path)
     runner = Runner(spec, engines, path, out, chunk_tokens, overlap, batch_size)
