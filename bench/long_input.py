@@ -99,10 +99,11 @@ def train_adapter(dest: Path, steps: int, n: int = 600, chunk_tokens: int = 1024
     return train(cfg)
 
 
-def chunk_examples(n: int, chunk_tokens: int, seed: int, keep_empty: float = 0.1) -> list:
+def chunk_examples(n: int, chunk_tokens: int, seed: int, keep_empty: float = 0.1,
+                   keep_distractor: float = 0.4) -> list:
     """Map-step examples; chunks without the answer are kept with probability ``keep_empty`` so that
     about half the answers are NONE (kept all, 90% are NONE and the LoRA learns to always say it),
-    except kv chunks with other keys' pairs: hard negatives, kept more often."""
+    and kv chunks with other keys' pairs (hard negatives) with probability ``keep_distractor``."""
     from ils.infer.long import chunk_units, token_counter
     from ils.infer.plans import fill, map_reduce
     from ils.infer.reducers import render
@@ -120,7 +121,7 @@ def chunk_examples(n: int, chunk_tokens: int, seed: int, keep_empty: float = 0.1
         step = map_reduce(case.instruction, kind).steps[0]
         for chunk in chunk_units(case.paragraphs(), count, rng.choice([chunk_tokens // 2, chunk_tokens]), 0):
             gold = _chunk_answer(case, chunk.text)
-            if gold in (None, 0) and rng.random() > (0.4 if _distractor(case, chunk.text) else keep_empty):
+            if gold in (None, 0) and rng.random() > (keep_distractor if _distractor(case, chunk.text) else keep_empty):
                 continue
             prompt = fill(step.prompt, {"chunk": chunk.text, "instruction": case.instruction})
             out.append(Example.from_alpaca(prompt, "", render(kind, gold), task=f"long_{task}",
@@ -129,9 +130,8 @@ def chunk_examples(n: int, chunk_tokens: int, seed: int, keep_empty: float = 0.1
 
 
 def _distractor(case, text: str) -> bool:
-    """A kv chunk holding other keys' pairs but not the one asked: a hard negative (answer NONE), kept
-    with probability 0.4, about one per positive. Without
-    these the LoRA learned "answer the value in the chunk" and returned a neighbour key's value."""
+    """A kv chunk holding other keys' pairs but not the one asked: a hard negative (answer NONE).
+    Without these the LoRA learned "answer the value in the chunk" and returned a neighbour key's value."""
     return case.task == "kv" and 'The value of key "' in text
 
 

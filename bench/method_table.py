@@ -81,8 +81,8 @@ def child(method: str, args: argparse.Namespace, out: Path) -> None:
     model, tok, _ = load_run(run)
     answers = Engine(model, tok, 16).chat([ex.prompt_messages for ex in dev], Sampling(max_new_tokens=4))
     acc = sum(parse(a) == ex.answer for a, ex in zip(answers, dev)) / len(dev)
-    print(json.dumps({"method": method, "threads": torch.get_num_threads(), "trainable": info["trainable_params"], "total": info["total_params"],
-                      "train_s": round(train_s, 1), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    print(json.dumps({"method": method, "threads": torch.get_num_threads(), "trainable": info["trainable_params"],
+                      "total": info["total_params"], "train_s": round(train_s, 1), "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
                       "accuracy": acc}))
 
 
