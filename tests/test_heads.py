@@ -93,6 +93,41 @@ def test_ner_labels_first_sub_token_and_scores_entities(tiny_bert, tmp_path):
     assert report["metric"].startswith("entity_f1") and report["f1"] >= 0.9
 
 
+def _cased(n: int, seed: int) -> list[dict]:
+    """The same words are a person when capitalised and plain words when not: only casing tells."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(n):
+        name, cap = rng.choice(NAMES), rng.random() < 0.5
+        rows.append({"tokens": [name.title() if cap else name, "works", "."],
+                     "tags": ["B-PER" if cap else "O", "O", "O"]})
+    return rows
+
+
+def test_case_types_carry_capitals_past_an_uncased_tokenizer(tiny_bert, tmp_path):
+    from ils.models.loading import load_tokenizer
+    from ils.train.heads import get_head
+
+    head, tok = get_head("token-classification"), load_tokenizer(tiny_bert)
+    cfg = _cfg(tiny_bert, tmp_path / "run", "token-classification", tmp_path, tmp_path,
+               head=HeadOptions(case_types=True))
+    _, _, types = head.encode([(["Johnson", "in", "berlinville"], ["B-PER", "O", "O"])], tok, cfg, ["O", "B-PER"])[0]
+    assert types == [0, 1, 1, 0, 0, 0, 0]  # [CLS] john ##son in berlin ##ville [SEP]
+    tr, va = _write(tmp_path / "tr.jsonl", _cased(96, 0)), _write(tmp_path / "va.jsonl", _cased(32, 1))
+    f1 = {}
+    for cased in (False, True):
+        run = train(_cfg(tiny_bert, tmp_path / f"run{cased}", "token-classification", tr, va, lr=1e-2,
+                         max_steps=60, head=HeadOptions(case_types=cased)))
+        f1[cased] = json.loads((run / "eval" / "head.json").read_text())["validation"]["f1"]
+    assert f1[True] >= 0.9 > 0.75 > f1[False]
+
+
+def test_case_types_refused_where_they_mean_nothing(tiny_bert, tmp_path):
+    tr = _write(tmp_path / "tr.jsonl", _sentiment(8, 0))
+    with pytest.raises(ConfigError, match="case_types"):
+        train(_cfg(tiny_bert, tmp_path / "run", "sequence-classification", tr, tr, head=HeadOptions(case_types=True)))
+
+
 def test_seqeval_counts_entities_not_o_tokens():
     from seqeval.metrics import f1_score
 

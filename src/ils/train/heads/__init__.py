@@ -111,6 +111,7 @@ def load_head_task(cfg: Any) -> tuple[Any, Any, Any, Any]:
     spec = head_spec(head, labels)
     model = _load_model(folder, spec)
     _check_positions(cfg, model)
+    _check_case_types(cfg, model, tok)
     data = TrainData(head.encode(train, tok, cfg, labels), head.encode(val, tok, cfg, labels) if val else [],
                      fingerprint(cfg.data), [cfg.task], spec)
     if not data.train:
@@ -130,6 +131,15 @@ def _load_model(folder: Path, spec: dict) -> Any:
 
     return getattr(transformers, spec["class"]).from_pretrained(str(folder), dtype=torch.float32,
                                                                 **spec["kwargs"])
+
+
+def _check_case_types(cfg: Any, model: Any, tok: Any) -> None:
+    if not cfg.head.case_types:
+        return
+    if cfg.task != "token-classification":
+        raise ConfigError(f"head.case_types: only token-classification uses it, not {cfg.task}")
+    if "token_type_ids" not in tok.model_input_names or getattr(model.config, "type_vocab_size", 0) < 2:
+        raise ConfigError(f"head.case_types: {cfg.model} has no second token type to carry casing")
 
 
 def _check_positions(cfg: Any, model: Any) -> None:

@@ -36,6 +36,15 @@ def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
     return out
 
 
+def _types(enc: Any, i: int, words: list[str], cased: bool) -> list[int]:
+    """Token types: the tokenizer's, or with ``case_types`` 1 on every sub-token of a word that starts
+    with a capital. An uncased tokenizer lowercases "Apple" and "apple" alike, yet capitals are NER's
+    strongest cue; the segment embedding, unused in single-sentence tagging, carries it back in."""
+    if not cased:
+        return enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(enc["input_ids"][i])
+    return [int(w is not None and words[w][:1].isupper()) for w in enc.word_ids(i)]
+
+
 @HEADS.register("token-classification")
 class TokenClassification(Head):
     task = "token-classification"
@@ -61,8 +70,7 @@ class TokenClassification(Head):
             for w in word_ids:
                 lab.append(index[tags[w]] if w is not None and w != prev else -100)
                 prev = w
-            types = enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(lab)
-            items.append((enc["input_ids"][i], lab, types))
+            items.append((enc["input_ids"][i], lab, _types(enc, i, records[i][0], cfg.head.case_types)))
         return items
 
     def count(self, labels: list[int]) -> int:
