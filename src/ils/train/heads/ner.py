@@ -36,13 +36,13 @@ def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
     return out
 
 
-def _types(enc: Any, i: int, words: list[str], cased: bool) -> list[int]:
+def _types(enc: Any, i: int, word_ids: list[int | None], words: list[str], cased: bool) -> list[int]:
     """Token types: the tokenizer's, or with ``case_types`` 1 on every sub-token of a word that starts
     with a capital. An uncased tokenizer lowercases "Apple" and "apple" alike, yet capitals are NER's
     strongest cue; the segment embedding, unused in single-sentence tagging, carries it back in."""
     if not cased:
         return enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(enc["input_ids"][i])
-    return [int(w is not None and words[w][:1].isupper()) for w in enc.word_ids(i)]
+    return [int(w is not None and words[w][:1].isupper()) for w in word_ids]
 
 
 @HEADS.register("token-classification")
@@ -65,12 +65,12 @@ class TokenClassification(Head):
         index = {n: i for i, n in enumerate(labels)}
         enc = tok([w for w, _ in records], is_split_into_words=True, truncation=True, max_length=cfg.max_length)
         items = []
-        for i, (_, tags) in enumerate(records):
+        for i, (words, tags) in enumerate(records):
             word_ids, prev, lab = enc.word_ids(i), None, []
             for w in word_ids:
                 lab.append(index[tags[w]] if w is not None and w != prev else -100)
                 prev = w
-            items.append((enc["input_ids"][i], lab, _types(enc, i, records[i][0], cfg.head.case_types)))
+            items.append((enc["input_ids"][i], lab, _types(enc, i, word_ids, words, cfg.head.case_types)))
         return items
 
     def count(self, labels: list[int]) -> int:
