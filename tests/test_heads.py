@@ -156,6 +156,29 @@ def test_qa_windows_find_an_answer_past_the_first_window(tiny_bert, tmp_path):
     assert normalize("The  Park!") == "park" and token_f1("in the park", "park") == pytest.approx(2 / 3)
 
 
+def test_qa_all_answers_trains_on_each_distinct_gold_span(tiny_bert, tmp_path):
+    from ils.models.loading import load_tokenizer
+    from ils.train.heads import get_head
+    from ils.train.heads.qa import windows
+
+    tok = load_tokenizer(tiny_bert)
+    context = "the dog ran in the big park . the cat sat on the mat ."
+    golds = ["the big park", "big park", "park", "big park"]  # one repeat, as SQuAD annotators do
+    rec = {"id": "q", "question": "where did the dog run ?", "context": context,
+           "answers": {"text": golds, "answer_start": [context.index(g) for g in golds]}}
+    head = get_head("extractive-qa")
+    spans = {}
+    for flag in (False, True):
+        cfg = _cfg(tiny_bert, tmp_path / "r", "extractive-qa", tmp_path, tmp_path, max_length=48,
+                   head=HeadOptions(doc_stride=8, all_answers=flag))
+        items = head.encode([rec], tok, cfg, None)
+        spans[flag] = [tuple(lab) for _, lab, _ in items]
+    assert len(spans[False]) == 1 and len(spans[True]) == 3 and spans[False][0] in spans[True]
+    offsets = windows(tok, [rec], cfg)["offset_mapping"][0]
+    texts = [context[offsets[s][0]:offsets[e][1]] for s, e in spans[True]]
+    assert texts == ["the big park", "big park", "park"]
+
+
 def test_qa_trains_and_reports_squad_metrics(tiny_bert, tmp_path):
     rng = random.Random(0)
     rows = []

@@ -67,6 +67,16 @@ def answer_tokens(enc: Any, i: int, start: int, end: int) -> tuple[int, int]:
     return s, e
 
 
+def window_spans(enc: Any, i: int, record: dict, all_answers: bool) -> list[tuple[int, int]]:
+    """Training targets of window i: the first gold span, or every distinct one; (0, 0) only when
+    none of them lies inside the window."""
+    golds = list(zip(record["answers"]["answer_start"], record["answers"]["text"]))
+    golds = golds if all_answers else golds[:1]
+    spans = dict.fromkeys(answer_tokens(enc, i, s, s + len(t)) for s, t in golds)
+    inside = [sp for sp in spans if sp != (0, 0)]
+    return inside or [(0, 0)]
+
+
 @HEADS.register("extractive-qa")
 class ExtractiveQA(Head):
     task = "extractive-qa"
@@ -82,10 +92,8 @@ class ExtractiveQA(Head):
         enc, items = windows(tok, records, cfg), []
         for i, ids in enumerate(enc["input_ids"]):
             r = records[enc["overflow_to_sample_mapping"][i]]
-            start = r["answers"]["answer_start"][0]
-            span = answer_tokens(enc, i, start, start + len(r["answers"]["text"][0]))
             types = enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(ids)
-            items.append((ids, list(span), types))
+            items += [(ids, list(span), types) for span in window_spans(enc, i, r, cfg.head.all_answers)]
         return items
 
     def loss(self, out: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
