@@ -56,7 +56,7 @@ class HeadOptions(Strict):
     max_answer_length: int = Field(30, description="extractive QA: longest answer span, in tokens")
     n_best: int = Field(20, description="extractive QA: start/end candidates considered per window")
     all_answers: bool = Field(False, description="extractive QA: train on every distinct gold span of a "
-                              "question (SQuAD dev has up to five), not only the first")
+                              "question (SQuAD dev has up to five distinct ones), not only the first")
     case_types: bool = Field(False, description="token classification: give sub-tokens of capitalised "
                              "words token type 1, so an uncased encoder still sees casing")
 
