@@ -75,6 +75,42 @@ def test_lora_on_a_classification_head_reloads(tiny_bert, tmp_path):
     assert model.config.num_labels == 2 and info["run"]["head"]["labels"] == ["neg", "pos"]
 
 
+def _mean_logits(model, batch):
+    """What a mean-pooled head must output: its classifier on the mask-weighted mean token state."""
+    import torch
+
+    hidden = model.bert(**batch).last_hidden_state
+    weights = batch["attention_mask"].unsqueeze(-1).float()
+    return model.classifier((hidden * weights).sum(1) / weights.sum(1))
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_mean_pooling_trains_saves_and_reloads(tiny_bert, tmp_path, method):
+    import torch
+
+    from ils.models.loading import load_run
+
+    tr, va = _write(tmp_path / "tr.jsonl", _sentiment(64, 0)), _write(tmp_path / "va.jsonl", _sentiment(32, 1))
+    run = train(_cfg(tiny_bert, tmp_path / "run", "sequence-classification", tr, va, method=method,
+                     max_steps=80, lora=LoraOptions(r=4, alpha=8), head=HeadOptions(pooling="mean")))
+    assert json.loads((run / "eval" / "head.json").read_text())["validation"]["accuracy"] >= 0.9
+    model, tok, info = load_run(run)
+    assert info["run"]["head"]["pooling"] == "mean"
+    batch = tok(["good movie", "an awful , dull and poor plot"], padding=True, return_tensors="pt")
+    batch.pop("token_type_ids", None)
+    with torch.no_grad():
+        padded, alone = model(**batch).logits, model(**tok(["good movie"], return_tensors="pt")).logits
+        expected = _mean_logits(model.get_base_model() if method == "lora" else model, batch)
+    assert torch.allclose(padded, expected, atol=1e-5)
+    assert torch.allclose(padded[0], alone[0], atol=1e-5)  # padding does not move the mean
+
+
+def test_mean_pooling_refused_where_it_means_nothing(tiny_bert, tmp_path):
+    tr = _write(tmp_path / "tr.jsonl", _ner(8, 0))
+    with pytest.raises(ConfigError, match="pooling"):
+        train(_cfg(tiny_bert, tmp_path / "run", "token-classification", tr, tr, head=HeadOptions(pooling="mean")))
+
+
 def test_ner_labels_first_sub_token_and_scores_entities(tiny_bert, tmp_path):
     from ils.models.loading import load_tokenizer
     from ils.train.heads import get_head

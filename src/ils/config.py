@@ -59,6 +59,9 @@ class HeadOptions(Strict):
                               "question (SQuAD dev has up to five distinct ones), not only the first")
     case_types: bool = Field(False, description="token classification: give sub-tokens of capitalised "
                              "words token type 1, so an uncased encoder still sees casing")
+    pooling: Literal["cls", "mean"] = Field("cls", description="sequence classification: classify from the "
+                                            "[CLS] token (transformers' head) or the mean of all tokens "
+                                            "(how sentence-embedding encoders were trained)")
 
 
 TASKS = Literal["instruction", "sequence-classification", "token-classification", "extractive-qa"]

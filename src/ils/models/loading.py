@@ -81,13 +81,10 @@ def _load_run_base(info: dict, dtype: Any) -> tuple[Any, Any, Path]:
     head = info.get("head")
     if not head:
         return load_base(info["base_model"], dtype)
-    import torch
-    import transformers
+    from ils.train.heads import load_head_model
 
     folder = resolve(info["base_model"])
-    cls = getattr(transformers, head["class"])
-    model = cls.from_pretrained(str(folder), dtype=dtype or torch.float32, **head.get("kwargs", {}))
-    return model, load_tokenizer(folder), folder
+    return load_head_model(folder, head, dtype), load_tokenizer(folder), folder
 
 
 def load_ils_adapter(base: Any, folder: Path) -> Any:

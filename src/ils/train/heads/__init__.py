@@ -108,8 +108,9 @@ def load_head_task(cfg: Any) -> tuple[Any, Any, Any, Any]:
     train = head.read(Path(cfg.data))[: cfg.limit or None]
     val = head.read(Path(cfg.validation)) if cfg.validation else []
     labels = head.label_names(train, cfg)
-    spec = head_spec(head, labels)
-    model = _load_model(folder, spec)
+    _check_pooling(cfg)
+    spec = head_spec(head, labels, cfg.head.pooling)
+    model = load_head_model(folder, spec)
     _check_positions(cfg, model)
     _check_case_types(cfg, model, tok)
     data = TrainData(head.encode(train, tok, cfg, labels), head.encode(val, tok, cfg, labels) if val else [],
@@ -120,17 +121,26 @@ def load_head_task(cfg: Any) -> tuple[Any, Any, Any, Any]:
     return model, tok, data, lambda m: HeadLoss(m, head, tok.pad_token_id, types)
 
 
-def head_spec(head: Head, labels: list[str] | None) -> dict:
+def head_spec(head: Head, labels: list[str] | None, pooling: str = "cls") -> dict:
     kwargs = {} if labels is None else {"num_labels": len(labels), "id2label": dict(enumerate(labels)),
                                         "label2id": {n: i for i, n in enumerate(labels)}}
-    return {"class": head.auto_class, "kwargs": kwargs, "labels": labels}
+    return {"class": head.auto_class, "kwargs": kwargs, "labels": labels, "pooling": pooling}
 
 
-def _load_model(folder: Path, spec: dict) -> Any:
+def load_head_model(folder: Path, spec: dict, dtype: Any = None) -> Any:
+    """The transformers head class a run's ``head`` spec names, with its label count and pooling."""
     import transformers
 
-    return getattr(transformers, spec["class"]).from_pretrained(str(folder), dtype=torch.float32,
-                                                                **spec["kwargs"])
+    from ils.models.pooling import use_pooling
+
+    model = getattr(transformers, spec["class"]).from_pretrained(str(folder), dtype=dtype or torch.float32,
+                                                                 **spec.get("kwargs", {}))
+    return use_pooling(model, spec.get("pooling", "cls"))
+
+
+def _check_pooling(cfg: Any) -> None:
+    if cfg.head.pooling != "cls" and cfg.task != "sequence-classification":
+        raise ConfigError(f"head.pooling: only sequence-classification uses it, not {cfg.task}")
 
 
 def _check_case_types(cfg: Any, model: Any, tok: Any) -> None:
