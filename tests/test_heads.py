@@ -77,8 +77,6 @@ def test_lora_on_a_classification_head_reloads(tiny_bert, tmp_path):
 
 def _mean_logits(model, batch):
     """What a mean-pooled head must output: its classifier on the mask-weighted mean token state."""
-    import torch
-
     hidden = model.bert(**batch).last_hidden_state
     weights = batch["attention_mask"].unsqueeze(-1).float()
     return model.classifier((hidden * weights).sum(1) / weights.sum(1))

@@ -103,12 +103,12 @@ def load_head_task(cfg: Any) -> tuple[Any, Any, Any, Any]:
     from ils.models.sources import resolve
     from ils.train.data import TrainData
 
+    _check_pooling(cfg)
     head, folder = get_head(cfg.task), resolve(cfg.model)
     tok = load_tokenizer(folder)
     train = head.read(Path(cfg.data))[: cfg.limit or None]
     val = head.read(Path(cfg.validation)) if cfg.validation else []
     labels = head.label_names(train, cfg)
-    _check_pooling(cfg)
     spec = head_spec(head, labels, cfg.head.pooling)
     model = load_head_model(folder, spec)
     _check_positions(cfg, model)
