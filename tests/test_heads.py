@@ -213,17 +213,49 @@ def test_qa_all_answers_trains_on_each_distinct_gold_span(tiny_bert, tmp_path):
     assert texts == ["the big park", "big park", "park"]
 
 
-def test_qa_trains_and_reports_squad_metrics(tiny_bert, tmp_path):
+def test_qa_marginal_loss_keeps_one_item_per_window_and_sums_gold_probabilities(tiny_bert, tmp_path):
+    import torch
+
+    from ils.models.loading import load_tokenizer
+    from ils.train.heads import get_head
+    from ils.train.heads.qa import marginal_nll
+
+    tok = load_tokenizer(tiny_bert)
+    context = "the dog ran in the big park . the cat sat on the mat ."
+    golds = ["the big park", "big park", "park", "big park"]
+    rec = {"id": "q", "question": "where did the dog run ?", "context": context,
+           "answers": {"text": golds, "answer_start": [context.index(g) for g in golds]}}
+    head = get_head("extractive-qa")
+    opts = {"doc_stride": 8, "all_answers": True}
+    each = head.encode([rec], tok, _cfg(tiny_bert, tmp_path / "r", "extractive-qa", tmp_path, tmp_path,
+                                        max_length=48, head=HeadOptions(**opts)), None)
+    marg = head.encode([rec], tok, _cfg(tiny_bert, tmp_path / "r", "extractive-qa", tmp_path, tmp_path,
+                                        max_length=48, head=HeadOptions(**opts, answer_loss="marginal")), None)
+    assert len(each) == 3 and len(marg) == 1 and marg[0][0] == each[0][0]
+    (s1, e1), (s2, e2), (s3, e3) = [lab for _, lab, _ in each]
+    assert e1 == e2 == e3 and marg[0][1] == [s1, e1, s2, -100, s3, -100]  # each position counted once
+    logits = torch.randn(2, 48)
+    gold = torch.tensor([[s1, s2, s3], [0, -100, -100]])
+    loss, rows = marginal_nll(logits, gold)
+    p = logits.softmax(-1)
+    expected = -torch.log(p[0, [s1, s2, s3]].sum()) - torch.log(p[1, 0])
+    assert rows == 2 and loss.item() == pytest.approx(expected.item(), rel=1e-5)
+    assert marginal_nll(logits, torch.tensor([[-100], [-100]]))[1] == 0
+
+
+@pytest.mark.parametrize("loss", ["each", "marginal"])
+def test_qa_trains_and_reports_squad_metrics(tiny_bert, tmp_path, loss):
     rng = random.Random(0)
     rows = []
     for k in range(48):
         animal, place = rng.choice(["cat", "dog"]), rng.choice(["park", "house", "city"])
         context = f"the {animal} ran in the {place} . the mat is at the house ."
+        golds = [f"the {place}", place]  # two annotators, two spans
         rows.append({"id": str(k), "question": f"where did the {animal} run ?", "context": context,
-                     "answers": {"text": [place], "answer_start": [context.index(place)]}})
+                     "answers": {"text": golds, "answer_start": [context.index(g) for g in golds]}})
     tr, va = _write(tmp_path / "tr.jsonl", rows[:40]), _write(tmp_path / "va.jsonl", rows[40:])
     run = train(_cfg(tiny_bert, tmp_path / "run", "extractive-qa", tr, va, lr=1e-2, max_steps=60,
-                     head=HeadOptions(doc_stride=16)))
+                     head=HeadOptions(doc_stride=16, all_answers=True, answer_loss=loss)))
     report = json.loads((run / "eval" / "head.json").read_text())["validation"]
     assert report["f1"] >= 0.75 and 0 <= report["exact_match"] <= 1
 

@@ -57,6 +57,10 @@ class HeadOptions(Strict):
     n_best: int = Field(20, description="extractive QA: start/end candidates considered per window")
     all_answers: bool = Field(False, description="extractive QA: train on every distinct gold span of a "
                               "question (SQuAD dev has up to five distinct ones), not only the first")
+    answer_loss: Literal["each", "marginal"] = Field("each", description="extractive QA with all_answers: "
+                                                     "'each' makes one training item per gold span; "
+                                                     "'marginal' one item per window, scored by the summed "
+                                                     "probability of its gold starts (and ends)")
     case_types: bool = Field(False, description="token classification: give sub-tokens of capitalised "
                              "words token type 1, so an uncased encoder still sees casing")
     pooling: Literal["cls", "mean"] = Field("cls", description="sequence classification: classify from the "

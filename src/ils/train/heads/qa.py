@@ -21,7 +21,7 @@ import torch
 
 from ils.errors import ConfigError
 from ils.io import write_text
-from ils.train.heads import HEADS, Head, ce_sum, collate_items
+from ils.train.heads import HEADS, Head, collate_items
 
 
 def read_squad(path: Path) -> list[dict]:
@@ -77,6 +77,29 @@ def window_spans(enc: Any, i: int, record: dict, all_answers: bool) -> list[tupl
     return inside or [(0, 0)]
 
 
+def marginal_labels(spans: list[tuple[int, int]]) -> list[int]:
+    """Spans as [s1, e1, s2, e2, ...], a start (or end) already listed replaced by -100 so that the
+    summed probability counts each position once."""
+    seen: tuple[set, set] = (set(), set())
+    out = []
+    for span in spans:
+        for side, pos in enumerate(span):
+            out.append(-100 if pos in seen[side] else pos)
+            seen[side].add(pos)
+    return out
+
+
+def marginal_nll(logits: torch.Tensor, gold: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum over rows of -log(sum of the probabilities of the row's gold positions; -100 = none), and
+    the number of rows. One gold position per row is plain cross-entropy. torch has no loss over a set
+    of correct classes, hence this."""
+    keep = gold != -100
+    logp = logits.float().log_softmax(-1).gather(1, gold.clamp(min=0))
+    rows = keep.any(1)
+    picked = logp.masked_fill(~keep, float("-inf")).logsumexp(1)
+    return -picked[rows].sum(), rows.sum()
+
+
 @HEADS.register("extractive-qa")
 class ExtractiveQA(Head):
     task = "extractive-qa"
@@ -93,12 +116,16 @@ class ExtractiveQA(Head):
         for i, ids in enumerate(enc["input_ids"]):
             r = records[enc["overflow_to_sample_mapping"][i]]
             types = enc["token_type_ids"][i] if "token_type_ids" in enc else [0] * len(ids)
-            items += [(ids, list(span), types) for span in window_spans(enc, i, r, cfg.head.all_answers)]
+            spans = window_spans(enc, i, r, cfg.head.all_answers)
+            if cfg.head.answer_loss == "marginal":
+                items.append((ids, marginal_labels(spans), types))
+            else:
+                items += [(ids, list(span), types) for span in spans]
         return items
 
     def loss(self, out: Any, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        start, n = ce_sum(out.start_logits, labels[:, 0])
-        end, _ = ce_sum(out.end_logits, labels[:, 1])
+        start, n = marginal_nll(out.start_logits, labels[:, 0::2])
+        end, _ = marginal_nll(out.end_logits, labels[:, 1::2])
         return (start + end) / 2, n
 
     @torch.no_grad()
