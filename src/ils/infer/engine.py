@@ -14,6 +14,7 @@ from typing import Any, Iterator, Sequence
 import torch
 
 from ils.errors import ILSError
+from ils.infer.protocol import Completion, Engine as EngineProtocol, Prompt, is_chat, per_prompt
 from ils.models.chat import render_prompt
 
 Chat = Sequence[dict]
@@ -22,21 +23,37 @@ Chat = Sequence[dict]
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
-@dataclass
-class Sampling:
-    max_new_tokens: int = 64
-    temperature: float = 0.0  # 0 = greedy
-    top_p: float = 1.0
-    seed: int = 0
-    stop: tuple[str, ...] = ()
+from ils.infer.protocol import Sampling  # noqa: E402  (re-exported: callers import it from here)
 
 
-class Engine:
+class Engine(EngineProtocol):
+    name = "hf"
+
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16, identity: str = ""):
         self.model = model.eval()
         self.tok = tokenizer
         self.batch_size = batch_size
         self.identity = identity  # which weights these are (caches must not outlive a retrained adapter)
+        self.context = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+
+    def generate(self, prompts: Sequence[Prompt], sampling: Any = None, *, adapter: str | None = None,
+                 on_text: Any = None, progress: bool = False) -> list[Completion]:
+        s = per_prompt(sampling, len(prompts))[0] if prompts else Sampling()
+        texts = self.complete_raw([self._text(p) for p in prompts], s, progress)
+        return [Completion(t) for t in texts]
+
+    def score(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]], *,
+              adapter: str | None = None) -> list[list[float]]:
+        from ils.evaluate.likelihood import option_logprobs
+
+        texts = [self._text(p) for p in prompts]
+        return option_logprobs(self.model, self.tok, texts, options, self.batch_size)
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self.tok(self._text(prompt), add_special_tokens=False).input_ids)
+
+    def _text(self, prompt: Prompt) -> str:
+        return render_prompt(self.tok, prompt) if is_chat(prompt) else prompt
 
     @classmethod
     def load(cls, ref: str, batch_size: int = 16, dtype: str = "float32") -> "Engine":
@@ -48,11 +65,7 @@ class Engine:
         model, tok, desc = load_any(ref, DTYPES[dtype])
         return cls(model, tok, batch_size, weights_identity(ref, desc) + ("" if dtype == "float32" else f"|{dtype}"))
 
-    def chat(self, chats: Sequence[Chat], sampling: Sampling | None = None, progress: bool = False) -> list[str]:
-        """Generate the next assistant turn for each conversation."""
-        return self.complete([render_prompt(self.tok, c) for c in chats], sampling, progress)
-
-    def complete(self, prompts: Sequence[str], sampling: Sampling | None = None,
+    def complete_raw(self, prompts: Sequence[str], sampling: Sampling | None = None,
                  progress: bool = False) -> list[str]:
         """Continue raw prompt texts (already templated); results in input order."""
         sampling = sampling or Sampling()
