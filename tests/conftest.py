@@ -50,10 +50,11 @@ def build_tiny_llama(folder: Path, seed: int = 0, **overrides) -> Path:
 
     tok = build_tokenizer()
     torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
-                         tie_word_embeddings=True, initializer_range=0.3, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, **overrides)
+    settings = dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                    tie_word_embeddings=True, initializer_range=0.3, eos_token_id=tok.eos_token_id,
+                    pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id)
+    config = LlamaConfig(**{**settings, **overrides})
     LlamaForCausalLM(config).save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
@@ -62,6 +63,12 @@ def build_tiny_llama(folder: Path, seed: int = 0, **overrides) -> Path:
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama"))
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_1k(tmp_path_factory) -> Path:
+    """The tiny Llama with a 1,024-token context (for prompts longer than 256 tokens)."""
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny_llama_1k"), max_position_embeddings=1024)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,16 @@ data_app = typer.Typer(help="Instruction data: validate, convert, generate.", no
 app.add_typer(data_app, name="data")
 keys_app = typer.Typer(help="API keys for ils serve.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+@app.callback()
+def _machine(cpus: Optional[str] = typer.Option(None, envvar="ILS_CPUS", help="CPUs to run on, e.g. 0 or 0-3 "
+                                                "(a server and a trainer on disjoint CPUs keep their speed)"),
+             threads: Optional[int] = typer.Option(None, envvar="ILS_THREADS", help="compute threads "
+                                                   "(default: one per CPU the process may use)")) -> None:
+    from ils.cpu import configure
+
+    configure(cpus, threads)
+
+
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
@@ -259,14 +269,19 @@ def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model
           adapter: list[str] = typer.Option([], help="NAME=RUN_DIR: serve a LoRA run as model NAME (repeatable)"),
           db: Optional[str] = typer.Option(None, help="store URL (default: sqlite under ILS_HOME)"),
           api_key: list[str] = typer.Option([], envvar="ILS_API_KEY", help="accepted API key (repeatable)"),
-          host: str = "127.0.0.1", port: int = 8000, batch_size: int = 16, max_queue: int = 256,
-          max_tokens: int = 128, fd: Optional[int] = typer.Option(None, hidden=True)):
-    """OpenAI-compatible server with batching, adapters, API keys, feedback and a chat page at /."""
+          host: str = "127.0.0.1", port: int = 8000,
+          batch_size: int = typer.Option(64, help="most sequences decoded together"),
+          kv_tokens: Optional[int] = typer.Option(None, help="KV cache budget in tokens (default: 2 GiB)"),
+          max_queue_tokens: int = typer.Option(1 << 17, help="prompt + max_tokens of all waiting requests"),
+          max_tokens: int = typer.Option(128, help="default and cap of a request's max_tokens"),
+          dtype: str = typer.Option("auto", help="auto (bfloat16 where the CPU has bf16 units) | float32 | bfloat16"),
+          fd: Optional[int] = typer.Option(None, hidden=True)):
+    """OpenAI-compatible server: continuous batching, token streaming, adapters, API keys, feedback, a chat page."""
     from ils.serve.run import ServeOptions, parse_adapters
     from ils.serve.run import serve as run_serve
 
-    run_serve(ServeOptions(model, parse_adapters(adapter), db, api_key, host, port, batch_size, max_queue,
-                           max_tokens, fd=fd))
+    run_serve(ServeOptions(model, parse_adapters(adapter), db, api_key, host, port, batch_size, kv_tokens,
+                           max_queue_tokens, dtype, max_tokens, fd=fd))
 
 
 @app.command(context_settings=EXTRA)

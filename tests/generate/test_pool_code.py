@@ -79,10 +79,10 @@ def test_code_tasks_kept_only_when_tests_pass(tmp_path):
     assert man["kept_tasks"] == 2 and man["by_kind"] == {"code": 2} and man["dropped"]["tests fail"] == 2
 
 
-def test_loop_runs_on_a_tiny_model(tiny_llama, tmp_path):
+def test_loop_runs_on_a_tiny_model(tiny_llama_1k, tmp_path):
     man = run(seed_file(tmp_path), tmp_path / "ds",
               SelfInstructConfig(n=1, prompts_per_round=2, max_rounds=1, instruction_tokens=12, instance_tokens=12,
-                                 evolve=0.5), EngineBackend.load(str(tiny_llama)))
+                                 evolve=0.5), EngineBackend.load(str(tiny_llama_1k)))
     assert len(man["rounds"]) == 1 and man["candidates"] >= 0 and (tmp_path / "ds" / "report.md").is_file()
 
 

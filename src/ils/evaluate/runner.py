@@ -120,13 +120,9 @@ def _add_likelihood(engine: Engine, rows: list[dict], tasks: list[Task], chats: 
     idx = [i for i, t in enumerate(tasks) if t.answer_choices()]
     if not idx:
         return
-    from ils.evaluate.likelihood import choose, option_logprobs
-    from ils.models.chat import render_prompt
+    from ils.evaluate.likelihood import choose
 
-    prompts = [render_prompt(engine.tok, chats[i]) for i in idx]
-    scores = option_logprobs(
-        engine.model, engine.tok, prompts, [tasks[i].answer_choices() for i in idx], engine.batch_size
-    )
+    scores = engine.score([chats[i] for i in idx], [tasks[i].answer_choices() for i in idx])
     for i, s in zip(idx, scores):
         answer = tasks[i].option_answers()[choose(s)]
         rows[i].update(

@@ -14,8 +14,8 @@ from typing import Any
 
 from ils.errors import ILSError, PlanError
 from ils.infer.engine import Engine
-from ils.infer.execute import Runner, context_of
-from ils.infer.long import check_input, iter_units, read_blocks, spool_stdin, token_counter
+from ils.infer.execute import Runner
+from ils.infer.long import check_input, iter_units, read_blocks, spool_stdin
 from ils.infer.plans import BUILTIN_PLANS, Plan, chain, check_plan, load_plan, map_reduce, single
 from ils.infer.reducers import render
 from ils.io import write_json, write_text
@@ -48,7 +48,7 @@ def parse_models(model: str, adapters: list[str]) -> dict[str, str]:
     return models
 
 
-def load_engines(models: dict[str, str | Engine], batch_size: int = 8, dtype: str = "float32") -> dict[str, Engine]:
+def load_engines(models: dict[str, str | Engine], batch_size: int = 64, dtype: str = "auto") -> dict[str, Engine]:
     """Model names → engines; each distinct reference is loaded once."""
     loaded: dict[str, Engine] = {}
     by_ref: dict[str, Engine] = {}
@@ -82,7 +82,7 @@ def check_models(models: dict[str, str | Engine]) -> None:
 def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: str = "text",
         models: dict[str, str | Engine] | None = None, out: str | Path = "ils-run",
         chunk_tokens: int | None = None, overlap: int | None = None, dry_run: bool = False,
-        progress: bool = False, batch_size: int = 8, dtype: str = "float32") -> dict[str, Any]:
+        progress: bool = False, batch_size: int = 64, dtype: str = "auto") -> dict[str, Any]:
     """Run ``instruction`` over ``input`` (a file, or ``-`` for stdin); returns the result record."""
     out = Path(out)
     models = models or {"default": "default"}
@@ -106,7 +106,7 @@ def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: 
 
 def _auto(spec: Plan, instruction: str, answer: str, engine: Engine, path: Path) -> Plan:
     """Whole input in one prompt when it fits; a chain when the instruction itself is too long."""
-    count, context = token_counter(engine.tok), context_of(engine)
+    count, context = engine.count_tokens, engine.context
     n, part = count(instruction), context // LONG_INSTRUCTION
     if n > part:
         if not _fits(path, count, context - part - 300):

@@ -77,6 +77,14 @@ class Engine(ABC):
     def close(self) -> None:
         """Free what the engine holds (threads, connections, model memory)."""
 
+    @classmethod
+    def load(cls, model: str, batch_size: int = 64, dtype: str = "auto", engine: str = "hf",
+             **options: object) -> "Engine":
+        """The engine ``engine`` (see ils.infer.engines) serving ``model``."""
+        from ils.infer.engines import load_engine
+
+        return load_engine(model, engine, batch_size=batch_size, dtype=dtype, **options)
+
     # Shared conveniences: what most callers want.
     def chat(self, chats: Sequence[Chat], sampling: Sampling | None = None, progress: bool = False) -> list[str]:
         """The next assistant turn for each conversation."""

@@ -12,7 +12,6 @@ from typing import Any
 from ils.errors import ILSError
 from ils.serve.app import ServerState, create_app, reload_model
 from ils.serve.auth import Keys, sha256
-from ils.serve.batching import Batcher
 from ils.serve.pool import load_pool
 from ils.store import open_store
 
@@ -25,8 +24,10 @@ class ServeOptions:
     api_keys: list[str] = field(default_factory=list)
     host: str = "127.0.0.1"
     port: int = 8000
-    batch_size: int = 16
-    max_queue: int = 256
+    batch_size: int = 64  # most sequences the engine runs at once
+    kv_tokens: int | None = None  # KV cache budget in tokens (default: 2 GiB worth)
+    max_queue_tokens: int = 1 << 17  # prompt + max_tokens of all requests waiting for the engine
+    dtype: str = "auto"
     max_tokens: int = 128
     max_body: int = 1 << 20
     fd: int | None = None  # serve on an already-bound socket (tests, socket activation)
@@ -46,9 +47,9 @@ def build_state(opts: ServeOptions) -> ServerState:
     store = open_store(opts.db)
     version = store.current_version() if opts.model is None else None
     ref = opts.model or (version.run_dir if version else "default")
-    pool = load_pool(ref, opts.adapters, batch_size=opts.batch_size)
+    pool = load_pool(ref, opts.adapters, batch_size=opts.batch_size, kv_tokens=opts.kv_tokens, dtype=opts.dtype)
     keys = Keys({sha256(k): None for k in opts.api_keys} | store.key_hashes())
-    return ServerState(Batcher(pool, opts.max_queue), store, keys, opts.max_tokens, opts.max_body,
+    return ServerState(pool, store, keys, opts.max_tokens, opts.max_body, opts.max_queue_tokens,
                        version=version.name if version else None)
 
 
