@@ -32,6 +32,8 @@ def _machine(cpus: Optional[str] = typer.Option(None, envvar="ILS_CPUS", help="C
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+DTYPE_HELP = "auto (bfloat16 where the CPU has bf16 units, else float32) | float32 | bfloat16"
+ENGINE_HELP = "hf (this machine) | llamacpp | openai:URL[,URL...] (any OpenAI-compatible server)"
 
 
 @app.command(context_settings=EXTRA)
@@ -74,7 +76,9 @@ def generate(ctx: typer.Context,
              prompt: list[str] = typer.Option([], "--prompt", "-p", help="a user message (repeatable)"),
              input: Optional[Path] = typer.Option(None, "--input", "-i", help="Example file: generate for each"),
              max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-             batch_size: int = 16, dtype: str = typer.Option("float32", help="float32 | bfloat16")):
+             batch_size: int = typer.Option(64, help="most sequences decoded together"),
+             dtype: str = typer.Option("auto", help=DTYPE_HELP),
+             engine: str = typer.Option("hf", help=ENGINE_HELP)):
     """Generate answers, batched; greedy unless --temperature > 0. Prints one JSON line per prompt."""
     if ctx.invoked_subcommand:
         return
@@ -84,10 +88,11 @@ def generate(ctx: typer.Context,
     chats = [[{"role": "user", "content": p}] for p in prompt]
     if input:
         chats += [ex.prompt_messages for ex in load_examples(input)]
-    engine = Engine.load(model, batch_size, dtype)
-    texts = engine.chat(chats, Sampling(max_new_tokens, temperature, top_p, seed), progress=True)
-    for chat, text in zip(chats, texts):
-        print(json.dumps({"prompt": chat[-1]["content"], "output": text}, ensure_ascii=False))
+    with Engine.load(model, batch_size, dtype, engine) as eng:
+        done = eng.generate(chats, Sampling(max_new_tokens, temperature, top_p, seed), progress=True)
+    for chat, c in zip(chats, done):
+        print(json.dumps({"prompt": chat[-1]["content"], "output": c.text, "finish_reason": c.finish_reason},
+                         ensure_ascii=False))
 
 
 @generate_app.command("self-instruct")
@@ -120,17 +125,22 @@ def self_instruct(seeds: Path = typer.Option(..., help="seed_tasks.jsonl layout 
 
 @app.command()
 def chat(model: str = typer.Option("default", "--model", "-m"), max_new_tokens: int = 256,
-         temperature: float = 0.0, system: Optional[str] = None):
-    """Chat in the terminal with a model or a run folder (empty line or Ctrl-D ends)."""
+         temperature: float = 0.0, system: Optional[str] = None,
+         dtype: str = typer.Option("auto", help=DTYPE_HELP), engine: str = typer.Option("hf", help=ENGINE_HELP)):
+    """Chat in the terminal with a model or a run folder, the answer streamed as it is written."""
     from ils.infer.engine import Engine, Sampling
 
-    engine = Engine.load(model, 1)
     history = [{"role": "system", "content": system}] if system else []
-    for line in iter(lambda: input("you> ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n"), ""):
-        history.append({"role": "user", "content": line})
-        reply = engine.chat([history], Sampling(max_new_tokens, temperature))[0]
-        history.append({"role": "assistant", "content": reply})
-        out.print(f"[bold]ils>[/] {reply}")
+    with Engine.load(model, 8, dtype, engine) as eng:
+        for line in iter(lambda: input("you> ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n"), ""):
+            history.append({"role": "user", "content": line})
+            out.print("[bold]ils>[/] ", end="")
+            reply = ""
+            for piece in eng.stream(history, Sampling(max_new_tokens, temperature)):
+                reply += piece
+                out.print(piece, end="", markup=False, highlight=False)
+            out.print()
+            history.append({"role": "assistant", "content": reply})
 
 
 @app.command("eval")
@@ -140,7 +150,7 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
              model: str = typer.Option("default", "--model", "-m", help="base model for zero-/few-shot"),
              train: Optional[Path] = typer.Option(None, help="few-shot pool (default: TEST folder's train.jsonl)"),
              output: Path = typer.Option(Path("eval-out"), "-o", "--output"), limit: Optional[int] = None,
-             max_new_tokens: int = 32, batch_size: int = 16, seed: int = 0,
+             max_new_tokens: int = 32, batch_size: int = 64, seed: int = 0,
              plain: bool = typer.Option(False, help="score unregistered tasks by exact text match")):
     """Zero-shot, few-shot and tuned side by side: parsed and likelihood scores, charts, report.html."""
     from ils.evaluate.modes import evaluate_modes, read_split
@@ -184,8 +194,9 @@ def run_cmd(instruction: str = typer.Argument(..., help="the instruction (any le
             adapter: list[str] = typer.Option([], help="NAME=RUN_DIR, a model a PLAN.yaml step may name"),
             answer: str = typer.Option("text", help="answer kind: text | value | label | number | list"),
             output: Path = typer.Option(Path("ils-run"), "-o", "--output", help="run folder (cache, result)"),
-            chunk_tokens: Optional[int] = None, overlap: Optional[int] = None, batch_size: int = 8,
-            dtype: str = typer.Option("float32", help="float32 | bfloat16 (about 2x faster on bf16 CPUs)"),
+            chunk_tokens: Optional[int] = None, overlap: Optional[int] = None,
+            batch_size: int = typer.Option(64, help="chunks sent to the engine at once"),
+            dtype: str = typer.Option("auto", help=DTYPE_HELP),
             dry_run: bool = typer.Option(False, help="print chunks, steps and model calls; run nothing")):
     """Run an instruction over an input of any length (chunk, map, reduce, refine, chain, DAG)."""
     from ils.infer.longrun import parse_models, run
@@ -274,7 +285,7 @@ def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model
           kv_tokens: Optional[int] = typer.Option(None, help="KV cache budget in tokens (default: 2 GiB)"),
           max_queue_tokens: int = typer.Option(1 << 17, help="prompt + max_tokens of all waiting requests"),
           max_tokens: int = typer.Option(128, help="default and cap of a request's max_tokens"),
-          dtype: str = typer.Option("auto", help="auto (bfloat16 where the CPU has bf16 units) | float32 | bfloat16"),
+          dtype: str = typer.Option("auto", help=DTYPE_HELP),
           fd: Optional[int] = typer.Option(None, hidden=True)):
     """OpenAI-compatible server: continuous batching, token streaming, adapters, API keys, feedback, a chat page."""
     from ils.serve.run import ServeOptions, parse_adapters

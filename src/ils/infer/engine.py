@@ -9,9 +9,11 @@ from many callers (the server's clients, all chunks of a long input) share every
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import queue
 import threading
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -26,6 +28,14 @@ from ils.infer.scheduler import Request, Scheduler
 from ils.models.chat import render_prompt
 
 KV_BYTES = 2 << 30  # default KV budget: 2 GiB of keys and values (about 45k tokens of SmolLM2 in float32)
+_LIVE: weakref.WeakSet = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    """Stop engine threads before the interpreter tears torch down under them."""
+    for engine in list(_LIVE):
+        engine.close(drain=False)
 
 
 class LocalEngine(Engine):
@@ -49,6 +59,7 @@ class LocalEngine(Engine):
         self._ids = itertools.count()
         self._thread: threading.Thread | None = None
         self._closed = False
+        _LIVE.add(self)
 
     @classmethod
     def load(cls, ref: str, *, dtype: str = "auto", merge: bool = True, **options: Any) -> Engine:
@@ -190,6 +201,8 @@ class LocalEngine(Engine):
 
     def close(self, drain: bool = True) -> None:
         """Refuse new requests; finish the submitted ones (or abort them: ``drain=False``); stop."""
+        if self._closed and (self._thread is None or not self._thread.is_alive()):
+            return
         with self._cv:
             self._closed = True
             pending = list(self._incoming) + self.sched.running + list(self.sched.waiting)
