@@ -34,6 +34,7 @@ class Sampling:
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    ignore_eos: bool = False  # run to max_new_tokens (benchmarks compare servers on equal work)
 
 
 @dataclass

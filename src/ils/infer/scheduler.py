@@ -240,7 +240,7 @@ class Scheduler:
         if r.computed == r.prompt_len:
             self._remember(r, r.prompt_len)
         r.tokens.append(token)
-        if token in self.eos:
+        if token in self.eos and not r.sampling.ignore_eos:
             return self._finish(r, "stop")
         r.stream.add(token)
         if r.on_text is not None:

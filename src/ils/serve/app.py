@@ -202,7 +202,7 @@ def _check_room(state: ServerState, req: SamplingFields, ids: list[list[int]], m
 def _settings(req: SamplingFields, max_new: int, prompts: int) -> list[Sampling]:
     stops = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
     seed = req.seed or 0
-    return [Sampling(max_new, req.temperature, req.top_p, seed + j, stops)
+    return [Sampling(max_new, req.temperature, req.top_p, seed + j, stops, req.ignore_eos)
             for _ in range(prompts) for j in range(req.n)]
 
 

@@ -50,6 +50,7 @@ class SamplingFields(BaseModel):
     n: int = Field(1, ge=1, le=16)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    ignore_eos: bool = Field(False, description="vLLM's extension: generate max_tokens tokens whatever comes")
 
     @field_validator("stop")
     @classmethod
