@@ -141,4 +141,5 @@ def _execute(runner: Runner, survey: dict, progress: bool) -> dict[str, Any]:
     return {"answer": value, "answer_text": render(kind, value), "plan": runner.plan.model_dump(),
             "chunks": survey["chunks"], "tokens": survey["tokens"], "chunk_tokens": survey["chunk_tokens"],
             "overlap": survey["overlap"], "calls": st.calls, "cached_calls": st.cached, "retries": st.retries,
-            "reduce_depth": st.reduce_depth, "errors": st.errors}
+            "reduce_depth": st.reduce_depth, "errors": st.errors,
+            "engine": {name: e.stats() for name, e in runner.engines.items()}}

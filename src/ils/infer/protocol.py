@@ -78,6 +78,10 @@ class Engine(ABC):
     def close(self) -> None:
         """Free what the engine holds (threads, connections, model memory)."""
 
+    def stats(self) -> dict:
+        """Counters worth reporting (steps, prefix-cache hit rate, ...); empty where there are none."""
+        return {}
+
     @classmethod
     def load(cls, model: str, batch_size: int = 64, dtype: str = "auto", engine: str = "hf",
              **options: object) -> "Engine":

@@ -48,8 +48,7 @@ class ModelRunner:
         self.decoder, self.head = self.base.get_decoder(), self.base.get_output_embeddings()
         self.peft = model if hasattr(model, "peft_config") else None
         self._active: Any = object()
-        attention.register()
-        self.base.set_attn_implementation(attention.NAME)
+        self.attach()
 
     def shape(self) -> Shape:
         cfg = self.base.config.get_text_config()
@@ -94,6 +93,11 @@ class ModelRunner:
             self.peft.set_adapter(name)
             self._active = name
         yield
+
+    def attach(self) -> None:
+        """Route the model's attention through the engine's row cache."""
+        attention.register()
+        self.base.set_attn_implementation(attention.NAME)
 
     def release(self) -> None:
         """Give the model back with transformers' own attention (it may be trained or saved next)."""
