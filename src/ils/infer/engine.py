@@ -16,6 +16,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -145,6 +146,8 @@ class LocalEngine(Engine):
                  adapter: str | None = None, on_text: OnText | None = None,
                  progress: bool = False) -> list[Completion]:
         settings = per_prompt(sampling, len(prompts))
+        if isinstance(sampling, Sampling) and sampling.temperature > 0:  # one setting: a seed per prompt
+            settings = [replace(s, seed=s.seed + i) for i, s in enumerate(settings)]
         ids = [self.encode(p) for p in prompts]
         for x, s in zip(ids, settings):
             self.check(len(x), s)

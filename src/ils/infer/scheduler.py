@@ -15,6 +15,7 @@ own pinned environment. See docs/engine.md for the measurements.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -246,7 +247,7 @@ class Scheduler:
         if r.on_text is not None:
             piece = r.stream.delta(final=r.stream.stopped)
             if piece:
-                r.on_text(piece)
+                _call(r.on_text, piece)
         if r.stream.stopped:
             return self._finish(r, "stop")
         if len(r.tokens) - r.prompt_len >= r.sampling.max_new_tokens or len(r.tokens) >= self.context:
@@ -273,9 +274,9 @@ class Scheduler:
         if r.on_text is not None and r.stream is not None:
             rest = r.stream.delta(final=True)
             if rest:
-                r.on_text(rest)
+                _call(r.on_text, rest)
         if r.on_done is not None:
-            r.on_done(r)
+            _call(r.on_done, r)
 
     def _drop_aborted(self) -> None:
         for r in [r for r in self.running if r.aborted] + [r for r in self.waiting if r.aborted]:
@@ -318,3 +319,11 @@ class Scheduler:
         return {"steps": self.steps, "tokens_run": self.tokens_run, "aborted": self.aborted,
                 "waiting": len(self.waiting),
                 "running": len(self.running), "kv_bytes": self.cache.nbytes(), **self.prefix.stats()}
+
+
+def _call(callback: Callable[..., None], *args: Any) -> None:
+    """A caller's callback must not take the batch down with it (a closed event loop, a full queue)."""
+    try:
+        callback(*args)
+    except Exception:  # noqa: BLE001
+        logging.getLogger("ils.engine").exception("a request callback failed")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -201,7 +202,7 @@ def _check_room(state: ServerState, req: SamplingFields, ids: list[list[int]], m
 
 def _settings(req: SamplingFields, max_new: int, prompts: int) -> list[Sampling]:
     stops = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
-    seed = req.seed or 0
+    seed = req.seed if req.seed is not None else random.getrandbits(63)  # OpenAI: no seed, no repeats
     return [Sampling(max_new, req.temperature, req.top_p, seed + j, stops, req.ignore_eos)
             for _ in range(prompts) for j in range(req.n)]
 
