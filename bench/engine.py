@@ -1,8 +1,11 @@
-"""Offline engine throughput: ILS's continuous-batching engine vs Hugging Face ``generate``, same work.
+"""Offline engine throughput: ILS's continuous-batching engine vs Hugging Face's, same work.
 
-Both get the same chat prompts (default model), greedy, exactly ``--max-tokens`` new tokens each
+All get the same chat prompts (default model), greedy, exactly ``--max-tokens`` new tokens each
 (EOS ignored, so the work is equal), in float32. The peer rows: ``generate`` one prompt at a time
-(its default use), and ``generate`` on one left-padded batch of all prompts (its best setting here).
+(its default use), ``generate`` on one left-padded batch of all prompts (its best setting here), and
+transformers' own continuous batching (``generate_batch``) with its defaults and with the best
+settings found here (SDPA attention, 64-token pages) — the library ILS would have used if it were
+fast on a CPU.
 Also checks that the engine's greedy tokens equal one-at-a-time ``generate`` for every prompt (the
 parity the engine's unit tests prove on a tiny model, here on the real one). Run alone:
 
@@ -47,12 +50,46 @@ def hf_batch(model, tok, chats, n_new: int) -> float:
     return time.perf_counter() - start
 
 
+def hf_continuous(model, tok, chats, n_new: int, best: bool) -> float:
+    from transformers import ContinuousBatchingConfig, GenerationConfig
+
+    rows = [tok.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+            for c in chats]
+    gc = GenerationConfig(max_new_tokens=n_new, do_sample=False, eos_token_id=-1, pad_token_id=tok.pad_token_id)
+    cfg = ContinuousBatchingConfig(page_size=64, num_blocks=128, max_batch_tokens=2048) if best else None
+    model.set_attn_implementation("sdpa" if best else "paged|sdpa")
+    start = time.perf_counter()
+    model.generate_batch(rows, generation_config=gc, continuous_batching_config=cfg, progress_bar=False,
+                         persistent_manager=best)
+    elapsed = time.perf_counter() - start
+    model.set_attn_implementation("sdpa")
+    return elapsed
+
+
 def ils(engine, chats, n_new: int) -> tuple[float, list[list[int]]]:
     from ils.infer.protocol import Sampling
 
     start = time.perf_counter()
     done = engine.generate(chats, Sampling(max_new_tokens=n_new, ignore_eos=True))
     return time.perf_counter() - start, [c.token_ids for c in done]
+
+
+def one_round(engine, model, tok, chats, args, rows: dict | None) -> tuple[list, list | None]:
+    """Every row once, one after another (nothing else runs meanwhile); ``rows`` None: warm-up only."""
+    work, record = args.prompts * args.max_tokens, (lambda name, t: rows[name].append(work / t) if rows else None)
+    t, got = ils(engine, chats, args.max_tokens)
+    record("ILS engine", t)
+    engine.runner.release()  # HF's own attention for the peer rows
+    record("HF generate, one batch", hf_batch(model, tok, chats, args.max_tokens))
+    for best in (False, True):
+        record(f"HF generate_batch, {'best' if best else 'defaults'}", hf_continuous(model, tok, chats,
+                                                                                     args.max_tokens, best))
+    want = None
+    if not args.skip_one_by_one and rows is not None:
+        t, want = hf_one_by_one(model, tok, chats, args.max_tokens)
+        record("HF generate, one by one", t)
+    engine.runner.attach()
+    return got, want
 
 
 def _until_eos(ids: list[int], tok) -> list[int]:
@@ -74,20 +111,14 @@ def main() -> None:
     model.eval()
     engine = LocalEngine(model, tok, batch_size=max(64, args.prompts))
     chats, work = prompts(args.prompts), args.prompts * args.max_tokens
-    rows: dict[str, list[float]] = {"ILS engine": [], "HF generate, one batch": [], "HF generate, one by one": []}
+    rows: dict[str, list[float]] = {"ILS engine": [], "HF generate, one batch": [], "HF generate, one by one": [],
+                                    "HF generate_batch, defaults": [], "HF generate_batch, best": []}
     parity = None
     with torch.inference_mode():
-        ils(engine, chats[:2], 4)  # warm-up
-        for _ in range(args.rounds):
-            t, got = ils(engine, chats, args.max_tokens)
-            rows["ILS engine"].append(work / t)
-            engine.runner.release()  # HF's own attention for the peer rows
-            rows["HF generate, one batch"].append(work / hf_batch(model, tok, chats, args.max_tokens))
-            if not args.skip_one_by_one:
-                t, want = hf_one_by_one(model, tok, chats, args.max_tokens)
-                rows["HF generate, one by one"].append(work / t)
-                parity = sum(_until_eos(a, tok) == _until_eos(b, tok) for a, b in zip(got, want))
-            engine.runner.attach()
+        for r in range(args.rounds + 1):  # round 0 warms every row up (allocators, first-call setup)
+            got, want = one_round(engine, model, tok, chats, args, rows if r else None)
+            parity = parity if want is None else sum(_until_eos(a, tok) == _until_eos(b, tok)
+                                                     for a, b in zip(got, want))
     engine.close()
     report(rows, args, parity)
 
