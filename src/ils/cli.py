@@ -22,6 +22,8 @@ app.add_typer(keys_app, name="keys")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+UNSAFE_HELP = ("run model-written code even where no namespace sandbox (bubblewrap) works: rlimits only, "
+               "the code can reach the network and your files")
 
 
 @app.command(context_settings=EXTRA)
@@ -92,8 +94,10 @@ def self_instruct(seeds: Path = typer.Option(..., help="seed_tasks.jsonl layout 
                   code: bool = typer.Option(False, help="code tasks, kept only if the solution passes its tests"),
                   endpoint_model: str = typer.Option("default", help="model name sent to an openai: endpoint"),
                   api_key_env: str = "OPENAI_API_KEY", api: str = "chat", concurrency: int = 4,
-                  retries: int = 3, budget: Optional[int] = None, batch_size: int = 16):
+                  retries: int = 3, budget: Optional[int] = None, batch_size: int = 16,
+                  unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Self-Instruct: grow an instruction dataset from seed tasks (resumable; report and plots in -o)."""
+    from ils import sandbox
     from ils.generate import SelfInstructConfig, make_backend, run
 
     kw = dict(model=endpoint_model, key_env=api_key_env, api=api, concurrency=concurrency, retries=retries,
@@ -101,9 +105,12 @@ def self_instruct(seeds: Path = typer.Option(..., help="seed_tasks.jsonl layout 
     cfg = SelfInstructConfig(n=n, prompts_per_round=prompts_per_round, seed=seed, temperature=temperature,
                              time_limit=time_limit * 60 if time_limit else None, max_rounds=max_rounds,
                              patience=patience, evolve=evolve, code=code)
-    man = run(seeds, output, cfg, make_backend(model, batch_size, **kw),
-              on_round=lambda r: err.print(f"round {r['round']}: kept {r['kept']} (total {r['total_kept']}), "
-                                           f"dropped {sum(r['dropped'].values())}", highlight=False))
+    with sandbox.allow_unsafe(unsafe_exec):
+        if code:
+            sandbox.mode()  # refuse before any model loads if code cannot run safely here
+        man = run(seeds, output, cfg, make_backend(model, batch_size, **kw),
+                  on_round=lambda r: err.print(f"round {r['round']}: kept {r['kept']} (total {r['total_kept']}), "
+                                               f"dropped {sum(r['dropped'].values())}", highlight=False))
     out.print(f"kept {man['kept_tasks']} tasks ({man['examples']} examples) of {man['candidates']} candidates "
               f"({man['kept_fraction']:.1%}); report: {output / 'report.md'}")
 
@@ -131,18 +138,25 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
              train: Optional[Path] = typer.Option(None, help="few-shot pool (default: TEST folder's train.jsonl)"),
              output: Path = typer.Option(Path("eval-out"), "-o", "--output"), limit: Optional[int] = None,
              max_new_tokens: int = 32, batch_size: int = 16, seed: int = 0,
-             plain: bool = typer.Option(False, help="score unregistered tasks by exact text match")):
+             plain: bool = typer.Option(False, help="score unregistered tasks by exact text match"),
+             unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Zero-shot, few-shot and tuned side by side: parsed and likelihood scores, charts, report.html."""
+    from ils import sandbox
     from ils.evaluate.modes import evaluate_modes, read_split
     from ils.evaluate.report import rich_table
+    from ils.evaluate.runner import task_named
     from ils.infer.engine import Sampling
 
     specs = [s for s in compare.split(",") if s.strip()]
     pool = train or (test if test.is_dir() and (test / "train.jsonl").is_file() else None)
-    report = evaluate_modes(read_split(test, "test", limit), specs, output, model,
-                            read_split(pool, "train") if pool and any("few" in s for s in specs) else None,
-                            Sampling(max_new_tokens), batch_size, seed, strict=not plain,
-                            sources={"test": test, "train": pool})
+    records = read_split(test, "test", limit)
+    with sandbox.allow_unsafe(unsafe_exec):
+        if any(task_named(ex.task).metric == "pass_at_k" for ex in records):
+            sandbox.mode()  # code tasks run model output: refuse before any model loads if unsafe here
+        report = evaluate_modes(records, specs, output, model,
+                                read_split(pool, "train") if pool and any("few" in s for s in specs) else None,
+                                Sampling(max_new_tokens), batch_size, seed, strict=not plain,
+                                sources={"test": test, "train": pool})
     out.print(rich_table(report))
     out.print(f"report: {output}/report.json, {output}/report.html, charts in {output}/charts/")
 

@@ -1,9 +1,11 @@
 import random
 
+import pytest
+
 from fakes import WORDS, seed_file
 from ils.generate import SelfInstructConfig, run
 from ils.generate.backends import EngineBackend
-from ils.generate.codegen import CodeTask, check, parse_code
+from ils.generate.codegen import CodeTask, check, has_asserts, parse_code
 from ils.generate.pool import InstructionPool, all_pairs_filter
 from ils.sandbox import Limits, run_code
 
@@ -53,6 +55,17 @@ def test_code_parse_and_check():
     assert check(CodeTask("t", "def double(x):\n    return x", "assert double(2) == 4")).startswith("tests fail")
     assert parse_code("no format") == "code task not in the Task/Solution/Tests format"
     assert parse_code(good.replace("assert double(2) == 4", "print(1)")) == "code task without assert tests"
+
+
+@pytest.mark.parametrize("tests", ["print(1)  # assert double(2) == 4", "'assert double(2) == 4'",
+                                   "x = 'no assert here'", "assert (", "def assert_ok():\n    pass"])
+def test_tests_need_a_real_assert_statement(tests):
+    assert not has_asserts(tests)
+
+
+def test_a_solution_that_exits_early_is_not_kept():
+    assert check(CodeTask("t", "import sys\nsys.exit(0)", "assert double(2) == 4")).startswith("tests fail")
+    assert has_asserts("def test():\n    assert double(2) == 4\ntest()")
 
 
 class CodeScript:
