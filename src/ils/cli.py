@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -272,15 +273,23 @@ def data_squad_halves(src: Path, output: Path = typer.Option(..., "-o", "--outpu
 def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model or run folder (default: the store's current version, else default)"),
           adapter: list[str] = typer.Option([], help="NAME=RUN_DIR: serve a LoRA run as model NAME (repeatable)"),
           db: Optional[str] = typer.Option(None, help="store URL (default: sqlite under ILS_HOME)"),
-          api_key: list[str] = typer.Option([], envvar="ILS_API_KEY", help="accepted API key (repeatable)"),
+          api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the server's "
+                                                    "(admin) key; ILS_API_KEY is used when set"),
+          api_key_file: Optional[Path] = typer.Option(None, help="file holding the server's (admin) key(s), one a line"),
+          api_key: list[str] = typer.Option([], hidden=True),
           host: str = "127.0.0.1", port: int = 8000, batch_size: int = 16, max_queue: int = 256,
           max_tokens: int = 128, fd: Optional[int] = typer.Option(None, hidden=True)):
     """OpenAI-compatible server with batching, adapters, API keys, feedback and a chat page at /."""
     from ils.serve.run import ServeOptions, parse_adapters
     from ils.serve.run import serve as run_serve
 
-    run_serve(ServeOptions(model, parse_adapters(adapter), db, api_key, host, port, batch_size, max_queue,
-                           max_tokens, fd=fd))
+    if api_key:
+        raise ILSError("--api-key shows the key to every user of this machine (ps); put it in an environment "
+                       "variable (--api-key-env VAR) or a file (--api-key-file PATH) instead")
+    env = api_key_env or ("ILS_API_KEY" if os.environ.get("ILS_API_KEY") else None)
+    run_serve(ServeOptions(model, parse_adapters(adapter), db, host=host, port=port, batch_size=batch_size,
+                           max_queue=max_queue, max_tokens=max_tokens, fd=fd, api_key_env=env,
+                           api_key_file=str(api_key_file) if api_key_file else None))
 
 
 @app.command(context_settings=EXTRA)
@@ -295,11 +304,40 @@ def loop(ctx: typer.Context, config: Optional[Path] = typer.Option(None, "--conf
 
 
 @keys_app.command("create")
-def keys_create(name: str, db: Optional[str] = typer.Option(None, help="store URL")):
+def keys_create(name: str, admin: bool = typer.Option(False, help="may also call /admin/* (reload models)"),
+                db: Optional[str] = typer.Option(None, help="store URL")):
     """Make an API key; only its sha256 is stored, so copy the printed key now."""
     from ils.store import open_store
 
-    print(open_store(db).create_api_key(name))
+    print(open_store(db).create_api_key(name, admin=admin))
+
+
+@keys_app.command("list")
+def keys_list(db: Optional[str] = typer.Option(None, help="store URL")):
+    """Every key: id, name, scope, when made, when revoked (never the key itself)."""
+    from ils.store import open_store
+
+    table = Table()
+    for col in ("id", "name", "scope", "created", "revoked"):
+        table.add_column(col)
+    for k in open_store(db).api_keys():
+        table.add_row(str(k["id"]), k["name"], "admin" if k["admin"] else "user", _when(k["created"]),
+                      _when(k["revoked"]))
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name_or_id: str = typer.Argument(..., metavar="NAME|ID"),
+                db: Optional[str] = typer.Option(None, help="store URL")):
+    """Revoke a key by name or id; a running server refuses it from the next request on."""
+    from ils.store import open_store
+
+    ids = open_store(db).revoke_api_key(name_or_id)
+    out.print(f"revoked key {', '.join(map(str, ids))}")
+
+
+def _when(t) -> str:
+    return "–" if t is None else t.strftime("%Y-%m-%d %H:%M")
 
 
 def _fmt(x: float | None) -> str:
