@@ -226,8 +226,11 @@ def data_validate(files: list[Path]):
 def data_convert(src: Path, dest: Path, to: str = typer.Option("messages", help="alpaca|sharegpt|messages"),
                  skip_invalid: bool = typer.Option(False, help="drop bad records and count them")):
     """Convert between layouts (and formats, by extension: .jsonl .json .csv .parquet)."""
-    from ils.records import read_examples, write_examples
+    from ils.errors import ConfigError
+    from ils.records import LAYOUTS, read_examples, write_examples
 
+    if to not in LAYOUTS:
+        raise ConfigError(f"--to {to}: unknown layout; use one of {', '.join(LAYOUTS)}")
     result = read_examples(src, skip_invalid=skip_invalid)
     write_examples(dest, result.examples, to)
     out.print(f"wrote {len(result.examples)} records to {dest} ({to})")
