@@ -94,7 +94,8 @@ def test_api_key_scopes_listing_and_revocation(store):
     with pytest.raises(StoreError, match="working key named 'alice' exists"):
         store.create_api_key("alice")
     rows = store.api_keys()
-    assert [(r["name"], r["admin"], r["revoked"]) for r in rows] == [("alice", False, None), ("ops", True, None)]
+    assert [(r["name"], r["admin"], r["revoked"]) for r in rows] == [("alice", False, None),
+                                                                      ("ops", True, None)]
     assert user not in str(rows) and digest[user] not in str(rows)
     assert store.revoke_api_key("alice") == [rows[0]["id"]]
     assert digest[user] not in store.key_hashes() and digest[admin] in store.key_hashes()
@@ -120,7 +121,8 @@ def test_a_version_0001_store_gains_key_scopes_on_open(tmp_path):
     with db.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "0001")
-        conn.execute(text("INSERT INTO api_keys (created, name, sha256) VALUES (CURRENT_TIMESTAMP, 'old', 'ab')"))
+        conn.execute(text("INSERT INTO api_keys (created, name, sha256) "
+                          "VALUES (CURRENT_TIMESTAMP, 'old', 'ab')"))
     db.dispose()
     store = open_store(url)
     assert store.key_hashes() == {"ab": (1, False)}

@@ -23,6 +23,7 @@ app.add_typer(keys_app, name="keys")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 EXTRA = {"allow_extra_args": True, "ignore_unknown_options": True}
+SEED = typer.Option(0, min=0, max=2**32 - 1, help="random seed")
 UNSAFE_HELP = ("run model-written code even where no namespace sandbox (bubblewrap) works: rlimits only, "
                "the code can reach the network and your files")
 
@@ -36,6 +37,8 @@ def train(ctx: typer.Context,
 
     args = list(ctx.args)
     config = Path(args.pop(0)) if args and not args[0].startswith("--") else None
+    if config is not None and config.suffix.lower() not in (".yaml", ".yml"):
+        raise ILSError(f"{config}: a config is a .yaml file; to train on a data file pass --data {config}")
     overrides = parse_overrides(args)
     if resume and config is None:
         cfg = TrainConfig(data="", output=overrides.get("output", "runs/run"))
@@ -46,7 +49,7 @@ def train(ctx: typer.Context,
 
 @app.command()
 def demo(output: Path = typer.Option(Path("demo-out"), "-o", "--output"),
-         steps: int = typer.Option(100, help="LoRA optimizer steps"),
+         steps: int = typer.Option(100, min=1, help="LoRA optimizer steps"),
          model: str = typer.Option("default", help="model source, folder or .gguf")):
     """The main job: build procedural data, score the base model, LoRA-tune, score again."""
     from ils.demo import run_demo
@@ -66,8 +69,10 @@ def generate(ctx: typer.Context,
              model: str = typer.Option("default", "--model", "-m", help="model name or run folder"),
              prompt: list[str] = typer.Option([], "--prompt", "-p", help="a user message (repeatable)"),
              input: Optional[Path] = typer.Option(None, "--input", "-i", help="Example file: generate for each"),
-             max_new_tokens: int = 128, temperature: float = 0.0, top_p: float = 1.0, seed: int = 0,
-             batch_size: int = 16, dtype: str = typer.Option("float32", help="float32 | bfloat16")):
+             max_new_tokens: int = typer.Option(128, min=1), temperature: float = typer.Option(0.0, min=0.0),
+             top_p: float = typer.Option(1.0, min=0.0, max=1.0), seed: int = SEED,
+             batch_size: int = typer.Option(16, min=1),
+             dtype: str = typer.Option("float32", help="float32 | bfloat16")):
     """Generate answers, batched; greedy unless --temperature > 0. Prints one JSON line per prompt."""
     if ctx.invoked_subcommand:
         return
@@ -85,17 +90,23 @@ def generate(ctx: typer.Context,
 
 @generate_app.command("self-instruct")
 def self_instruct(seeds: Path = typer.Option(..., help="seed_tasks.jsonl layout or any Example file"),
-                  n: int = typer.Option(100, help="stop once this many tasks are kept"),
+                  n: int = typer.Option(100, min=1, help="stop once this many tasks are kept"),
                   output: Path = typer.Option(..., "-o", "--output", help="dataset folder (rerun to resume)"),
                   model: str = typer.Option("default", "--model", "-m", help="default | RUN_DIR | openai:URL"),
-                  prompts_per_round: int = 16, seed: int = 0, temperature: float = 0.7,
-                  time_limit: Optional[float] = typer.Option(None, help="minutes for this invocation"),
-                  max_rounds: Optional[int] = None, patience: int = 10,
-                  evolve: float = typer.Option(0.0, help="extra Evol-Instruct rewrites, as a fraction of prompts"),
+                  prompts_per_round: int = typer.Option(16, min=1), seed: int = SEED,
+                  temperature: float = typer.Option(0.7, min=0.0),
+                  time_limit: Optional[float] = typer.Option(None, min=0.0,
+                                                             help="minutes for this invocation"),
+                  max_rounds: Optional[int] = typer.Option(None, min=1),
+                  patience: int = typer.Option(10, min=1),
+                  evolve: float = typer.Option(0.0, min=0.0,
+                                               help="extra Evol-Instruct rewrites, as a fraction of prompts"),
                   code: bool = typer.Option(False, help="code tasks, kept only if the solution passes its tests"),
                   endpoint_model: str = typer.Option("default", help="model name sent to an openai: endpoint"),
-                  api_key_env: str = "OPENAI_API_KEY", api: str = "chat", concurrency: int = 4,
-                  retries: int = 3, budget: Optional[int] = None, batch_size: int = 16,
+                  api_key_env: str = "OPENAI_API_KEY", api: str = "chat",
+                  concurrency: int = typer.Option(4, min=1),
+                  retries: int = typer.Option(3, min=0), budget: Optional[int] = typer.Option(None, min=1),
+                  batch_size: int = typer.Option(16, min=1),
                   unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Self-Instruct: grow an instruction dataset from seed tasks (resumable; report and plots in -o)."""
     from ils import sandbox
@@ -109,16 +120,20 @@ def self_instruct(seeds: Path = typer.Option(..., help="seed_tasks.jsonl layout 
     with sandbox.allow_unsafe(unsafe_exec):
         if code:
             sandbox.mode()  # refuse before any model loads if code cannot run safely here
-        man = run(seeds, output, cfg, make_backend(model, batch_size, **kw),
-                  on_round=lambda r: err.print(f"round {r['round']}: kept {r['kept']} (total {r['total_kept']}), "
-                                               f"dropped {sum(r['dropped'].values())}", highlight=False))
+        man = run(seeds, output, cfg, make_backend(model, batch_size, **kw), on_round=_round_line)
     out.print(f"kept {man['kept_tasks']} tasks ({man['examples']} examples) of {man['candidates']} candidates "
               f"({man['kept_fraction']:.1%}); report: {output / 'report.md'}")
 
 
+def _round_line(r: dict) -> None:
+    err.print(f"round {r['round']}: kept {r['kept']} (total {r['total_kept']}), "
+              f"dropped {sum(r['dropped'].values())}", highlight=False)
+
+
 @app.command()
-def chat(model: str = typer.Option("default", "--model", "-m"), max_new_tokens: int = 256,
-         temperature: float = 0.0, system: Optional[str] = None):
+def chat(model: str = typer.Option("default", "--model", "-m"),
+         max_new_tokens: int = typer.Option(256, min=1), temperature: float = typer.Option(0.0, min=0.0),
+         system: Optional[str] = None):
     """Chat in the terminal with a model or a run folder (empty line or Ctrl-D ends)."""
     from ils.infer.engine import Engine, Sampling
 
@@ -137,8 +152,9 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
                                          "zero-shot, few-shot:K[:similar], or a run folder / model (tuned)"),
              model: str = typer.Option("default", "--model", "-m", help="base model for zero-/few-shot"),
              train: Optional[Path] = typer.Option(None, help="few-shot pool (default: TEST folder's train.jsonl)"),
-             output: Path = typer.Option(Path("eval-out"), "-o", "--output"), limit: Optional[int] = None,
-             max_new_tokens: int = 32, batch_size: int = 16, seed: int = 0,
+             output: Path = typer.Option(Path("eval-out"), "-o", "--output"),
+             limit: Optional[int] = typer.Option(None, min=1), max_new_tokens: int = typer.Option(32, min=1),
+             batch_size: int = typer.Option(16, min=1), seed: int = SEED,
              plain: bool = typer.Option(False, help="score unregistered tasks by exact text match"),
              unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Zero-shot, few-shot and tuned side by side: parsed and likelihood scores, charts, report.html."""
@@ -154,10 +170,9 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
     with sandbox.allow_unsafe(unsafe_exec):
         if any(task_named(ex.task).metric == "pass_at_k" for ex in records):
             sandbox.mode()  # code tasks run model output: refuse before any model loads if unsafe here
-        report = evaluate_modes(records, specs, output, model,
-                                read_split(pool, "train") if pool and any("few" in s for s in specs) else None,
-                                Sampling(max_new_tokens), batch_size, seed, strict=not plain,
-                                sources={"test": test, "train": pool})
+        shots = read_split(pool, "train") if pool and any("few" in s for s in specs) else None
+        report = evaluate_modes(records, specs, output, model, shots, Sampling(max_new_tokens), batch_size,
+                                seed, strict=not plain, sources={"test": test, "train": pool})
     out.print(rich_table(report))
     out.print(f"report: {output}/report.json, {output}/report.html, charts in {output}/charts/")
 
@@ -189,7 +204,9 @@ def run_cmd(instruction: str = typer.Argument(..., help="the instruction (any le
             adapter: list[str] = typer.Option([], help="NAME=RUN_DIR, a model a PLAN.yaml step may name"),
             answer: str = typer.Option("text", help="answer kind: text | value | label | number | list"),
             output: Path = typer.Option(Path("ils-run"), "-o", "--output", help="run folder (cache, result)"),
-            chunk_tokens: Optional[int] = None, overlap: Optional[int] = None, batch_size: int = 8,
+            chunk_tokens: Optional[int] = typer.Option(None, min=1),
+            overlap: Optional[int] = typer.Option(None, min=0),
+            batch_size: int = typer.Option(8, min=1),
             dtype: str = typer.Option("float32", help="float32 | bfloat16 (about 2x faster on bf16 CPUs)"),
             dry_run: bool = typer.Option(False, help="print chunks, steps and model calls; run nothing")):
     """Run an instruction over an input of any length (chunk, map, reduce, refine, chain, DAG)."""
@@ -253,7 +270,7 @@ def data_build(config: Path, output: Path = typer.Option(..., "-o", "--output"),
 @data_app.command("procedural")
 def data_procedural(output: Path = typer.Option(..., "-o", "--output"),
                     tasks: Optional[str] = typer.Option(None, help="comma-separated; default all"),
-                    n: int = typer.Option(100, help="records per task"), seed: int = 0):
+                    n: int = typer.Option(100, min=1, help="records per task"), seed: int = SEED):
     """Generate the built-in procedural tasks (exact answers) into a dataset folder."""
     from ils.tasks.procedural import build_dataset
 
@@ -278,10 +295,12 @@ def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model
           db: Optional[str] = typer.Option(None, help="store URL (default: sqlite under ILS_HOME)"),
           api_key_env: Optional[str] = typer.Option(None, help="environment variable holding the server's "
                                                     "(admin) key; ILS_API_KEY is used when set"),
-          api_key_file: Optional[Path] = typer.Option(None, help="file holding the server's (admin) key(s), one a line"),
+          api_key_file: Optional[Path] = typer.Option(None, help="file holding the server's (admin) key(s), "
+                                                      "one a line"),
           api_key: list[str] = typer.Option([], hidden=True),
-          host: str = "127.0.0.1", port: int = 8000, batch_size: int = 16, max_queue: int = 256,
-          max_tokens: int = 128, fd: Optional[int] = typer.Option(None, hidden=True)):
+          host: str = "127.0.0.1", port: int = typer.Option(8000, min=0, max=65535),
+          batch_size: int = typer.Option(16, min=1), max_queue: int = typer.Option(256, min=1),
+          max_tokens: int = typer.Option(128, min=1), fd: Optional[int] = typer.Option(None, hidden=True)):
     """OpenAI-compatible server with batching, adapters, API keys, feedback and a chat page at /."""
     from ils.serve.run import ServeOptions, parse_adapters
     from ils.serve.run import serve as run_serve
@@ -379,7 +398,14 @@ def main() -> None:
     except ILSError as e:
         if debug:
             raise
-        err.print(f"[red]error:[/] {e}", highlight=False)
+        err.print("[red]error:[/] ", end="", highlight=False)
+        err.print(str(e), markup=False, highlight=False)
+        sys.exit(2)
+    except OSError as e:  # a path the user named cannot be read or written (permissions, a file as folder)
+        if debug or not e.filename:
+            raise
+        err.print("[red]error:[/] ", end="", highlight=False)
+        err.print(f"{e.filename}: {e.strerror}", markup=False, highlight=False)
         sys.exit(2)
 
 

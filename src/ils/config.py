@@ -92,7 +92,8 @@ class TrainConfig(Strict):
     dropout: float | None = Field(None, ge=0, lt=1, description="set every dropout of the model to this rate")
     activation_checkpointing: bool = Field(False, description="recompute each block's activations in the "
                                            "backward pass: less memory, ~25% slower")
-    neftune_alpha: float | None = Field(None, gt=0, description="NEFTune: uniform noise of scale alpha/sqrt(L*d) "
+    neftune_alpha: float | None = Field(None, gt=0, description="NEFTune: uniform noise of scale "
+                                        "alpha/sqrt(L*d) "
                                         "on input embeddings while training (robustness; 5 is typical)")
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
     warmup_steps: int = Field(10, ge=0)
@@ -183,7 +184,8 @@ def _scalar(dotted: str, value: str) -> Any:
     try:
         return yaml.safe_load(value)
     except (yaml.YAMLError, RecursionError) as e:
-        raise ConfigError(f"--{dotted}: {value!r} is not a valid value ({getattr(e, 'problem', None) or e})") from None
+        why = getattr(e, "problem", None) or e
+        raise ConfigError(f"--{dotted}: {value!r} is not a valid value ({why})") from None
 
 
 def parse_overrides(args: list[str]) -> dict[str, str]:

@@ -115,8 +115,8 @@ def _sniff(path: Path, head: bytes) -> None:
 def _not_utf8(path: Path, data: bytes, e: UnicodeDecodeError, first_line: int = 1) -> RecordError:
     line = data.count(b"\n", 0, e.start) + first_line
     col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-    return RecordError(str(path), line, "file", f"not UTF-8 text (byte 0x{data[e.start]:02x} at column {col}); "
-                       "save the file as UTF-8")
+    return RecordError(str(path), line, "file",
+                       f"not UTF-8 text (byte 0x{data[e.start]:02x} at column {col}); save the file as UTF-8")
 
 
 def read_text(path: str | Path) -> str:

@@ -269,7 +269,8 @@ def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
                 n += 1
                 yield n, _unflat(row)
     except (pa.ArrowException, OSError) as e:
-        raise RecordError(str(path), n + 1 if n else None, "file", f"not a readable Parquet file ({e})") from None
+        where = n + 1 if n else None
+        raise RecordError(str(path), where, "file", f"not a readable Parquet file ({e})") from None
 
 
 def read_examples(paths: str | Path | Iterable[str | Path], skip_invalid: bool = False) -> ReadResult:

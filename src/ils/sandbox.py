@@ -262,8 +262,9 @@ def _init_pidfd(info_r: int) -> int | None:
 
 
 def _start_unsafe(work: Path, limits: Limits, stdout, stderr) -> _Started:
-    proc = subprocess.Popen([_python()[0], "-I", "-S", "launch.py", *_limit_args(limits), "-1"], cwd=work, env={},
-                            stdin=subprocess.PIPE, stdout=stdout, stderr=stderr, start_new_session=True)
+    args = [_python()[0], "-I", "-S", "launch.py", *_limit_args(limits), "-1"]
+    proc = subprocess.Popen(args, cwd=work, env={}, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr,
+                            start_new_session=True)
     return _Started(proc, [])
 
 

@@ -86,8 +86,8 @@ def _routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/health")
     async def health() -> dict:  # no key needed, so no local path: a loaded folder shows by its name only
         version = Path(state.version).name if state.version else None
-        return {"status": "ok", "waiting": state.batcher.waiting, "version": version, "reloads": state.reloads,
-                "auth": state.keys.required}
+        return {"status": "ok", "waiting": state.batcher.waiting, "version": version,
+                "reloads": state.reloads, "auth": state.keys.required}
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict:

@@ -26,7 +26,8 @@ def sha256(key: str) -> str:
 class Keys:
     """``own``: sha256 of the server's keys; ``stored``: the store's working keys, sha256 → (id, admin)."""
 
-    def __init__(self, own: Iterable[str] = (), stored: Callable[[], dict[str, tuple[int, bool]]] | None = None):
+    def __init__(self, own: Iterable[str] = (),
+                 stored: Callable[[], dict[str, tuple[int, bool]]] | None = None):
         self.own = set(own)
         self.stored = stored or dict
 

@@ -47,7 +47,7 @@ def parse_adapters(specs: list[str]) -> dict[str, str]:
 
 
 def server_keys(opts: ServeOptions) -> list[str]:
-    """The server's own keys: from ``api_keys``, the variable ``api_key_env`` and the file ``api_key_file``."""
+    """The server's own keys: ``api_keys``, the variable ``api_key_env``, the file ``api_key_file``."""
     keys = list(opts.api_keys)
     if opts.api_key_env:
         value = os.environ.get(opts.api_key_env, "").strip()
@@ -68,7 +68,8 @@ def _key_file(path: Path) -> list[str]:
     if not keys:
         raise ConfigError(f"--api-key-file {path}: no key in it (one key a line)")
     if path.stat().st_mode & 0o077:
-        print(f"warning: --api-key-file {path} is readable by other users (chmod 600 {path})", file=sys.stderr)
+        print(f"warning: --api-key-file {path} is readable by other users (chmod 600 {path})",
+              file=sys.stderr)
     return keys
 
 

@@ -160,11 +160,12 @@ class Store:
     def revoke_api_key(self, name_or_id: str) -> list[int]:
         """Revoke the working key with this id (digits) or name; the ids revoked."""
         q = select(ApiKey).where(ApiKey.revoked.is_(None))
-        q = q.where(ApiKey.id == int(name_or_id)) if name_or_id.isdigit() else q.where(ApiKey.name == name_or_id)
+        q = q.where(ApiKey.id == int(name_or_id) if name_or_id.isdigit() else ApiKey.name == name_or_id)
         with self.session.begin() as s:
             rows = list(s.scalars(q))
             if not rows:
-                raise StoreError(f"keys revoke: no working key with name or id {name_or_id!r} (see: ils keys list)")
+                raise StoreError(f"keys revoke: no working key with name or id {name_or_id!r} "
+                                 "(see: ils keys list)")
             for row in rows:
                 row.revoked = now()
             return [row.id for row in rows]
@@ -172,7 +173,8 @@ class Store:
     def key_hashes(self) -> dict[str, tuple[int, bool]]:
         """sha256 → (id, admin) of every working (not revoked) key."""
         with self.session() as s:
-            return {k.sha256: (k.id, bool(k.admin)) for k in s.scalars(select(ApiKey).where(ApiKey.revoked.is_(None)))}
+            rows = s.scalars(select(ApiKey).where(ApiKey.revoked.is_(None)))
+            return {k.sha256: (k.id, bool(k.admin)) for k in rows}
 
     def close(self) -> None:
         self.db.dispose()

@@ -3,8 +3,8 @@
 A prediction is one candidate program or a list of n candidates (samples); a reference is the test
 code (asserts) as a string, or ``{"tests": str, "setup": str}``. pass@k uses the unbiased estimator
 of Chen et al. 2021 (the Codex paper): 1 - C(n-c, k) / C(n, k), averaged over problems, for every
-k in ``KS`` not above n. Unparseable (``None``) candidates fail without running. A candidate passes only if the tests run to
-their end (``ils.sandbox``: an early ``sys.exit(0)`` fails).
+k in ``KS`` not above n. Unparseable (``None``) candidates fail without running. A candidate passes only
+if the tests run to their end (``ils.sandbox``: an early ``sys.exit(0)`` fails).
 """
 
 from __future__ import annotations

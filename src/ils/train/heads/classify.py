@@ -22,7 +22,7 @@ def read_records(path: Path) -> list[tuple[str, str, str]]:
     """(text, label, where) triples."""
     if not path.is_file():
         raise RecordError(str(path), None, "file", "not found")
-    out = _tsv(path) if path.suffix == ".tsv" else [_from_json(obj, str(path), n) for n, obj in json_lines(path)]
+    out = _tsv(path) if path.suffix == ".tsv" else [_from_json(o, str(path), n) for n, o in json_lines(path)]
     if not out:
         raise RecordError(str(path), None, "file", "no records in it (an empty file)")
     return out
@@ -32,7 +32,8 @@ def _tsv(path: Path) -> list[tuple[str, str, str]]:
     rows = csv.DictReader(io.StringIO(read_text(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
     for col in ("sentence", "label"):
         if col not in (rows.fieldnames or []):
-            raise RecordError(str(path), 1, col, f"missing column (the header has: {', '.join(rows.fieldnames or [])})")
+            header = ", ".join(rows.fieldnames or [])
+            raise RecordError(str(path), 1, col, f"missing column (the header has: {header})")
     out = []
     for i, r in enumerate(rows):
         if r["sentence"] is None or r["label"] is None:

@@ -37,8 +37,9 @@ def read_squad(path: Path) -> list[dict]:
 
 def _squad_row(row: Any, file: str, line: int) -> dict:
     answers = row.get("answers") if isinstance(row, dict) else None
-    ok = (isinstance(answers, dict) and isinstance(row.get("question"), str) and isinstance(row.get("context"), str)
-          and isinstance(answers.get("text"), list) and isinstance(answers.get("answer_start"), list))
+    ok = (isinstance(answers, dict) and isinstance(row.get("question"), str)
+          and isinstance(row.get("context"), str) and isinstance(answers.get("text"), list)
+          and isinstance(answers.get("answer_start"), list))
     if not ok:
         raise RecordError(file, line, "answers", "expected {question, context, answers: {text: [...], "
                           "answer_start: [...]}}")
