@@ -12,7 +12,6 @@ import openai
 import pytest
 from serve_helpers import subprocess_server
 
-pytest.importorskip("fastapi")
 PG_URL = os.environ.get("ILS_TEST_PG_URL")
 
 

@@ -7,8 +7,8 @@ import os
 import threading
 
 import pytest
+from conftest import needs_module
 
-pytest.importorskip("sqlalchemy")
 PG_URL = os.environ.get("ILS_TEST_PG_URL")
 
 
@@ -160,7 +160,7 @@ def test_unknown_scheme_and_unreachable_server():
 
     with pytest.raises(ConfigError, match="known: postgresql, sqlite"):
         open_store("mysql://x/y")
-    pytest.importorskip("psycopg")
+    needs_module("psycopg", "postgres")
     with pytest.raises(StoreError, match=r"\*\*\*") as e:
         open_store("postgresql+psycopg://u:secret@127.0.0.1:1/none?connect_timeout=2")
     assert "secret" not in str(e.value)

@@ -96,7 +96,11 @@ def test_loop_runs_on_a_tiny_model(tiny_llama, tmp_path):
     man = run(seed_file(tmp_path), tmp_path / "ds",
               SelfInstructConfig(n=1, prompts_per_round=2, max_rounds=1, instruction_tokens=12, instance_tokens=12,
                                  evolve=0.5), EngineBackend.load(str(tiny_llama)))
-    assert len(man["rounds"]) == 1 and man["candidates"] >= 0 and (tmp_path / "ds" / "report.md").is_file()
+    assert len(man["rounds"]) == 1 and (tmp_path / "ds" / "report.md").is_file()
+    assert man["candidates"] > 0  # the tiny model's text parses into candidate instructions...
+    # ...and each one is either kept or dropped with its reason, in the manifest and the round summary
+    assert man["kept_tasks"] + sum(man["dropped"].values()) == man["candidates"]
+    assert man["rounds"][0]["dropped"] == man["dropped"] and man["rounds"][0]["kept"] == man["kept_tasks"]
 
 
 def test_cli_generate_without_subcommand_still_answers_prompts(tiny_llama):
