@@ -110,13 +110,14 @@ def self_instruct(seeds: Path = typer.Option(..., help="seed_tasks.jsonl layout 
                   unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Self-Instruct: grow an instruction dataset from seed tasks (resumable; report and plots in -o)."""
     from ils import sandbox
-    from ils.generate import SelfInstructConfig, make_backend, run
+    from ils.generate import SelfInstructConfig, load_seeds, make_backend, run
 
     kw = dict(model=endpoint_model, key_env=api_key_env, api=api, concurrency=concurrency, retries=retries,
               budget=budget) if model.startswith("openai:") else {}
     cfg = SelfInstructConfig(n=n, prompts_per_round=prompts_per_round, seed=seed, temperature=temperature,
                              time_limit=time_limit * 60 if time_limit else None, max_rounds=max_rounds,
                              patience=patience, evolve=evolve, code=code)
+    load_seeds(seeds)  # a bad seeds file fails before the model loads
     with sandbox.allow_unsafe(unsafe_exec):
         if code:
             sandbox.mode()  # refuse before any model loads if code cannot run safely here
@@ -178,11 +179,15 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
 
 
 @app.command("rescore")
-def rescore_cmd(folder: Path = typer.Argument(..., help="an eval output folder or a run folder")):
+def rescore_cmd(folder: Path = typer.Argument(..., help="an eval output folder or a run folder"),
+                unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Parse saved predictions again with the current task parsers and rewrite the reports (no model runs)."""
+    from ils import sandbox
     from ils.evaluate.rescore import rescore
 
-    for done in rescore(folder):
+    with sandbox.allow_unsafe(unsafe_exec):
+        done_folders = rescore(folder)  # code tasks run their tests again
+    for done in done_folders:
         report = json.loads((done / "report.json").read_text())
         out.print(f"{done}: " + ", ".join(f"{t} {r['score']:.3f} ({r['unparseable']} unparseable)"
                                           for t, r in report["tasks"].items()))

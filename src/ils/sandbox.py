@@ -220,7 +220,13 @@ def _namespace_flags() -> tuple[list[str], str]:
     if os.geteuid() == 0:
         uid = str((1 << 30) + secrets.randbelow(1 << 20))
         return common + ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"], uid
-    return common + ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"], "-1"
+    nested = ["--disable-userns"] if "--disable-userns" in _bwrap_help() else []  # bwrap >= 0.8
+    return common + ["--unshare-user", *nested, "--cap-drop", "ALL"], "-1"
+
+
+@functools.lru_cache(maxsize=None)
+def _bwrap_help() -> str:
+    return subprocess.run(["bwrap", "--help"], capture_output=True, text=True, check=False).stdout
 
 
 @dataclass
