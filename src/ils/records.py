@@ -211,8 +211,8 @@ class ReadResult:
 def iter_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield (line, row) for each record; line is the file line (JSONL, CSV) or record number.
 
-    A row may be the RecordError of that line (bad JSON, not UTF-8); a problem with the whole file
-    (binary, not Parquet, unknown extension) is raised.
+    A row may be the RecordError of that line (bad JSON, NaN, nested too deeply); a problem with the
+    whole file (binary, not UTF-8, not Parquet, unknown extension) is raised.
     """
     path = Path(path)
     suffix = path.suffix.lower()
