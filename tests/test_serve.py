@@ -11,8 +11,6 @@ import pytest
 from conftest import toy_examples
 from serve_helpers import ThreadServer
 
-pytest.importorskip("fastapi")
-
 
 def tiny_lora_run(tiny_llama, root):
     from ils.config import LoraOptions, TrainConfig
@@ -20,9 +18,9 @@ def tiny_lora_run(tiny_llama, root):
     from ils.train.loop import train
 
     write_examples(root / "data" / "train.jsonl", toy_examples(8))
-    cfg = TrainConfig(model=str(tiny_llama), data=str(root / "data"), output=str(root / "run"), max_steps=1,
-                      batch_size=4, eval_every=0, save_every=0, bf16=False, warmup_steps=0,
-                      lora=LoraOptions(r=2, alpha=4, dropout=0.0))
+    cfg = TrainConfig(model=str(tiny_llama), data=str(root / "data"), output=str(root / "run"), max_steps=2,
+                      batch_size=4, eval_every=0, save_every=0, bf16=False, warmup_steps=0, lr=5e-2,
+                      lora=LoraOptions(r=2, alpha=4, dropout=0.0))  # a large step: the adapter visibly differs
     return train(cfg)
 
 
@@ -73,6 +71,9 @@ def test_adapter_changes_the_model(client, server):
     toy = client.chat.completions.create(model="toy", messages=msgs, temperature=0)
     assert server.state.store.completion(toy.id).adapter == "toy"
     assert server.state.store.completion(base.id).adapter is None
+    assert toy.choices[0].message.content != base.choices[0].message.content
+    again = client.chat.completions.create(model=server.state.pool.base_id, messages=msgs, temperature=0)
+    assert again.choices[0].message.content == base.choices[0].message.content  # the base is left as it was
 
 
 def test_stream_matches_plain(client, server):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
@@ -12,7 +11,6 @@ import openai
 import pytest
 from serve_helpers import subprocess_server
 
-pytest.importorskip("fastapi")
 PG_URL = os.environ.get("ILS_TEST_PG_URL")
 
 

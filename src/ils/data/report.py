@@ -6,7 +6,6 @@ listed with its stage and reason, so a figure in the report can be traced to the
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ def write(folder: Path, man: dict) -> None:
 
 
 def markdown(man: dict) -> str:
-    lines = ["# Dataset report", "", f"Splits: " + ", ".join(f"{k} {v}" for k, v in man["splits"].items()),
+    lines = ["# Dataset report", "", "Splits: " + ", ".join(f"{k} {v}" for k, v in man["splits"].items()),
              "", "## Stages", "", "| stage | in | out | dropped |", "|---|---:|---:|---:|"]
     lines += [f"| {s['stage']} | {s['in']} | {s['out']} | {s['dropped']} |" for s in man["stages"]]
     for title, key in (("Tasks", "per_task"), ("Templates", "per_template"), ("Labels", "per_label"),

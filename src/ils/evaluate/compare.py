@@ -7,11 +7,11 @@ becomes one column, named ``report-folder/mode``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ils.errors import EvalError
+from ils.errors import EvalError, RecordError
+from ils.io import parse_json, read_text
 
 
 def load_report(path: str | Path) -> dict[str, dict]:
@@ -20,11 +20,12 @@ def load_report(path: str | Path) -> dict[str, dict]:
     file = path / "report.json" if path.is_dir() else path
     if not file.is_file():
         raise EvalError(f"{path}: no report.json here (give an `ils eval` output folder or a report.json)")
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as e:
-        raise EvalError(f"{file}:{e.lineno}: not valid JSON: {e.msg}") from None
+    data = parse_json(read_text(file), file, None)
+    if isinstance(data, RecordError):
+        raise EvalError(str(data))
     name = file.parent.name
+    if not isinstance(data, dict):
+        raise EvalError(f"{file}: not an ILS evaluation report (not a JSON object)")
     if "modes" in data:
         return {
             f"{name}/{Path(mode).name if '/' in mode else mode}": rep for mode, rep in data["modes"].items()

@@ -9,7 +9,6 @@ stripped output unless ``strict``, so any Example file can be evaluated.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from ils.errors import EvalError
 from ils.evaluate.fewshot import context_length, fit_chat, token_counter
 from ils.evaluate.metrics import get_metric
 from ils.infer.engine import Engine, Sampling
-from ils.io import atomic_path, write_json
+from ils.io import atomic_path, dumps, write_json
 from ils.records import Example
 from ils.tasks import TASKS, Task, load_builtins
 
@@ -169,4 +168,4 @@ def _overall(rows: list[dict]) -> dict:
 def _write(out: Path, report: dict, rows: list[dict]) -> None:
     write_json(out / "report.json", report)
     with atomic_path(out / "predictions.jsonl") as tmp:
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+        tmp.write_text("".join(dumps(r) + "\n" for r in rows))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -76,11 +77,12 @@ def _routes(app: FastAPI, state: ServerState) -> None:
         return FileResponse(STATIC / "index.html")
 
     @app.get("/health")
-    async def health() -> dict:
+    async def health() -> dict:  # no key needed, so no local path: a loaded folder shows by its name only
         stats = state.engine.stats()
-        return {"status": "ok", "models": state.pool.ids(), "waiting": stats["waiting"],
-                "running": stats["running"], "prefix_hit_rate": stats["prefix_hit_rate"],
-                "version": state.version, "reloads": state.reloads, "auth": state.keys.required}
+        version = Path(state.version).name if state.version else None
+        return {"status": "ok", "waiting": stats["waiting"], "running": stats["running"],
+                "prefix_hit_rate": stats["prefix_hit_rate"], "version": version, "reloads": state.reloads,
+                "auth": state.keys.required}
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict:
@@ -114,8 +116,13 @@ def _routes(app: FastAPI, state: ServerState) -> None:
 
     @app.post("/admin/reload")
     async def reload(request: Request, req: ReloadRequest | None = None) -> dict:
-        state.keys.check(request)
-        return await reload_model(state, req.model if req else None)
+        state.keys.check(request, admin=True)
+        try:
+            return await reload_model(state, req.model if req else None)
+        except APIError as e:  # the same answer whether or not a path exists; the detail goes to the log
+            print(f"ils serve: {e.message}", file=sys.stderr, flush=True)
+            raise APIError(400, "reload failed: the model could not be loaded (the server log says why)",
+                           code="reload_failed") from None
 
 
 async def reload_model(state: ServerState, ref: str | None = None) -> dict:

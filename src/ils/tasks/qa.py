@@ -6,11 +6,11 @@ the first; the target is the first reference, so parsing the target gives the go
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Iterator
 
 from ils.errors import RecordError
+from ils.io import parse_json, read_text
 from ils.tasks import TASKS
 from ils.tasks.base import RawRecord, Task
 from ils.tasks.templates import Template
@@ -50,8 +50,12 @@ class QATask(Task):
         path = Path(path)
         if not path.is_file():
             raise RecordError(str(path), None, "file", "not found")
-        data = json.loads(path.read_text(encoding="utf-8"))
-        for i, article in enumerate(data.get("data", [])):
+        data = parse_json(read_text(path), path, None)
+        if isinstance(data, RecordError):
+            raise data
+        if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+            raise RecordError(str(path), None, "data", "not a SQuAD file (expected {\"data\": [articles]})")
+        for i, article in enumerate(data["data"]):
             for j, para in enumerate(article.get("paragraphs", [])):
                 for k, qa in enumerate(para.get("qas", [])):
                     at = f"data[{i}].paragraphs[{j}].qas[{k}]"

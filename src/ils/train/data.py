@@ -23,6 +23,17 @@ def split_path(path: str | Path, split: str) -> Path | None:
     return path
 
 
+def check_paths(cfg: Any) -> None:
+    """Fail on a missing data or validation path before any model loads (loading takes seconds)."""
+    for option, path, split in (("data", cfg.data, "train"), ("validation", cfg.validation, "validation")):
+        if not path:
+            continue
+        if not Path(path).exists():
+            raise TrainingError(f"{option}: {path}: not found")
+        if split_path(path, split) is None:
+            raise TrainingError(f"{option}: {path}: no {split}.jsonl in this dataset folder")
+
+
 def read_split(path: str | Path, split: str, limit: int | None = None) -> list[Example]:
     f = split_path(path, split)
     if f is None:

@@ -24,7 +24,7 @@ from ils.errors import TrainingError
 from ils.io import RunDir, atomic_path, write_json, write_text
 from ils.train.batching import batch_plan
 from ils.train.checkpoint import Progress, load_checkpoint, save_checkpoint
-from ils.train.data import TrainData, load_train_data
+from ils.train.data import TrainData, check_paths, load_train_data
 from ils.train.evalhook import eval_after, eval_before
 from ils.train.log import MetricsLog, plot_curves
 from ils.train.methods import Method, get_method, load_trainable, trainable_state
@@ -56,6 +56,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = Non
     run = RunDir(cfg.output)
     if not resume:
         resolve(cfg.model)  # fail on a bad model name before the run folder exists
+        check_paths(cfg)  # and on a missing data file before the model loads (seconds)
     accelerator = _accelerator(cfg)
     cfg = _start_run(cfg, run, resume, accelerator)
     s = _build_session(cfg, run, accelerator)

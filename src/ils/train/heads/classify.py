@@ -7,35 +7,51 @@ records (text = the last user message, label = ``answer`` or the response). Scor
 from __future__ import annotations
 
 import csv
-import json
+import io
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ils.errors import RecordError
+from ils.io import json_lines, read_text
 from ils.train.heads import HEADS, Head, ce_sum, check_labels, collate_items
 
 
 def read_records(path: Path) -> list[tuple[str, str, str]]:
     """(text, label, where) triples."""
-    if path.suffix == ".tsv":
-        with open(path, encoding="utf-8", newline="") as f:
-            rows = csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-            return [(r["sentence"].strip(), str(r["label"]), f"{path}:{i + 2}") for i, r in enumerate(rows)]
-    lines = path.read_text(encoding="utf-8").splitlines()
-    return [_from_json(json.loads(line), f"{path}:{i + 1}") for i, line in enumerate(lines) if line.strip()]
+    if not path.is_file():
+        raise RecordError(str(path), None, "file", "not found")
+    out = _tsv(path) if path.suffix == ".tsv" else [_from_json(o, str(path), n) for n, o in json_lines(path)]
+    if not out:
+        raise RecordError(str(path), None, "file", "no records in it (an empty file)")
+    return out
 
 
-def _from_json(obj: dict, where: str) -> tuple[str, str, str]:
-    if "text" in obj and "label" in obj:
+def _tsv(path: Path) -> list[tuple[str, str, str]]:
+    rows = csv.DictReader(io.StringIO(read_text(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    for col in ("sentence", "label"):
+        if col not in (rows.fieldnames or []):
+            header = ", ".join(rows.fieldnames or [])
+            raise RecordError(str(path), 1, col, f"missing column (the header has: {header})")
+    out = []
+    for i, r in enumerate(rows):
+        if r["sentence"] is None or r["label"] is None:
+            raise RecordError(str(path), i + 2, "label" if r["sentence"] else "sentence", "missing")
+        out.append((r["sentence"].strip(), str(r["label"]), f"{path}:{i + 2}"))
+    return out
+
+
+def _from_json(obj: Any, file: str, line: int) -> tuple[str, str, str]:
+    where = f"{file}:{line}"
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str) and obj.get("label") is not None:
         return obj["text"], str(obj["label"]), where
-    if "messages" in obj:
+    try:
         text = [m["content"] for m in obj["messages"] if m["role"] == "user"][-1]
         label = obj.get("answer") or obj["messages"][-1]["content"]
-        return text, str(label), where
-    file, _, line = where.rpartition(":")
-    raise RecordError(file, int(line), "text", "expected {text, label} or an Example with messages")
+    except (KeyError, TypeError, IndexError, AttributeError):
+        raise RecordError(file, line, "text", "expected {text, label} or an Example with messages") from None
+    return str(text), str(label), where
 
 
 @HEADS.register("sequence-classification")

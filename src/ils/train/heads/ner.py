@@ -8,21 +8,36 @@ Reads CoNLL columns (token first, tag last, blank line between sentences) or JSO
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ils.errors import RecordError
+from ils.io import json_lines, text_lines
 from ils.train.heads import HEADS, Head, ce_sum, check_labels, collate_items
 
 
 def read_conll(path: Path) -> list[tuple[list[str], list[str]]]:
-    if path.suffix in (".jsonl", ".json"):
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return [(r["tokens"], r["tags"]) for r in rows]
+    if not path.is_file():
+        raise RecordError(str(path), None, "file", "not found")
+    out = [_tagged(r, str(path), n) for n, r in json_lines(path)] if path.suffix in (".jsonl", ".json") \
+        else _columns(path)
+    if not out:
+        raise RecordError(str(path), None, "file", "no sentences in it (an empty file)")
+    return out
+
+
+def _tagged(row: Any, file: str, line: int) -> tuple[list[str], list[str]]:
+    tokens, tags = (row.get("tokens"), row.get("tags")) if isinstance(row, dict) else (None, None)
+    if not isinstance(tokens, list) or not isinstance(tags, list) or len(tokens) != len(tags):
+        raise RecordError(file, line, "tags", "expected {tokens: [...], tags: [...]} of the same length")
+    return [str(t) for t in tokens], [str(t) for t in tags]
+
+
+def _columns(path: Path) -> list[tuple[list[str], list[str]]]:
     out, words, tags = [], [], []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for _, line in text_lines(path):
         parts = line.split()
         if not parts or parts[0] == "-DOCSTART-":
             if words:

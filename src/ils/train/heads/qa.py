@@ -19,22 +19,49 @@ from typing import Any
 
 import torch
 
-from ils.errors import ConfigError
-from ils.io import write_text
+from ils.errors import ConfigError, RecordError
+from ils.io import json_lines, parse_json, read_text, write_text
 from ils.train.heads import HEADS, Head, collate_items
 
 
 def read_squad(path: Path) -> list[dict]:
-    if path.suffix == ".jsonl":
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    out = []
-    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
-        for para in article["paragraphs"]:
-            for qa in para["qas"]:
-                out.append({"id": qa["id"], "title": article["title"], "question": qa["question"],
-                            "context": para["context"],
-                            "answers": {"text": [a["text"] for a in qa["answers"]],
-                                        "answer_start": [a["answer_start"] for a in qa["answers"]]}})
+    """SQuAD JSON ({"data": [articles]}) or JSONL rows {id, question, context, answers}."""
+    if not path.is_file():
+        raise RecordError(str(path), None, "file", "not found")
+    out = [_squad_row(r, str(path), n) for n, r in json_lines(path)] if path.suffix == ".jsonl" \
+        else _squad_articles(path)
+    if not out:
+        raise RecordError(str(path), None, "file", "no questions in it (an empty file)")
+    return out
+
+
+def _squad_row(row: Any, file: str, line: int) -> dict:
+    answers = row.get("answers") if isinstance(row, dict) else None
+    ok = (isinstance(answers, dict) and isinstance(row.get("question"), str)
+          and isinstance(row.get("context"), str) and isinstance(answers.get("text"), list)
+          and isinstance(answers.get("answer_start"), list))
+    if not ok:
+        raise RecordError(file, line, "answers", "expected {question, context, answers: {text: [...], "
+                          "answer_start: [...]}}")
+    return {"title": "", "id": str(line), **row}
+
+
+def _squad_articles(path: Path) -> list[dict]:
+    data = parse_json(read_text(path), path, None)
+    if isinstance(data, RecordError):
+        raise data
+    out, where = [], "data"
+    try:
+        for i, article in enumerate(data["data"]):
+            for j, para in enumerate(article["paragraphs"]):
+                for k, qa in enumerate(para["qas"]):
+                    where = f"data[{i}].paragraphs[{j}].qas[{k}]"
+                    out.append({"id": qa["id"], "title": article.get("title", f"article{i}"),
+                                "question": qa["question"], "context": para["context"],
+                                "answers": {"text": [a["text"] for a in qa["answers"]],
+                                            "answer_start": [a["answer_start"] for a in qa["answers"]]}})
+    except (KeyError, TypeError, AttributeError) as e:
+        raise RecordError(str(path), None, where, f"not SQuAD's layout (missing or wrong {e})") from None
     return out
 
 
