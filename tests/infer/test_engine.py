@@ -72,9 +72,9 @@ def test_greedy_equals_generate_with_chunked_prefill_and_prefix_hits(tiny_llama,
 
 
 def test_mixed_adapters_share_one_batch(tiny_llama):
-    model, tok = _load(tiny_llama, {"a": 1, "b": 1})
+    model, tok = _load(tiny_llama, {"ada": 1, "adb": 1})
     chats = _chats(with_system=False)
-    plan = [("a", chats[0]), ("b", chats[1]), (None, chats[2]), ("a", chats[3])]
+    plan = [("ada", chats[0]), ("adb", chats[1]), (None, chats[2]), ("ada", chats[3])]
     expected = []
     for name, chat in plan:
         if name is None:
@@ -94,7 +94,7 @@ def test_mixed_adapters_share_one_batch(tiny_llama):
     waiter.wait()
     eng.close()
     assert [r.tokens[r.prompt_len:] for r in reqs] == expected
-    assert any(len(names) == 3 for names in seen)  # a, b and the base model in one forward pass
+    assert any(len(names) == 3 for names in seen)  # both adapters and the base model in one forward pass
 
 
 def test_stop_strings_end_the_answer_at_the_step_they_appear(engine):
@@ -157,7 +157,8 @@ def test_the_kv_budget_bounds_memory_and_queues_the_rest(tiny_llama):
     eng.close()
     assert len(outs) == 12 and all(o.completion_tokens for o in outs)
     assert max(seen) <= 2  # each reserves prompt + 40 positions (128 after rounding) of 256
-    assert eng.cache.budget * eng.cache.shape.bytes_per_token() >= 2 * 128 * eng.cache.shape.bytes_per_token()
+    stats = eng.stats()
+    assert 0 < stats["kv_peak_bytes"] <= stats["kv_budget_bytes"]
     with pytest.raises(EngineError, match="KV cache budget"):
         LocalEngine(model, tok, kv_tokens=64).generate(_chats(False)[:1], Sampling(max_new_tokens=100))
 

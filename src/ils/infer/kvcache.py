@@ -41,6 +41,7 @@ class RowCache:
     def __init__(self, shape: Shape, budget: int):
         self.shape, self.budget = shape, budget
         self.kv = self._alloc(0, 0)
+        self.peak = 0  # most bytes the cache ever held
 
     def _alloc(self, rows: int, width: int) -> torch.Tensor:
         s = self.shape
@@ -70,6 +71,7 @@ class RowCache:
         grown = self._alloc(new_rows, new_width)
         grown[:, :, : self.rows, :, : self.width] = self.kv
         self.kv = grown
+        self.peak = max(self.peak, self.nbytes())
 
     def release(self) -> None:
         """Give the memory back (the engine is idle)."""

@@ -318,7 +318,8 @@ class Scheduler:
     def stats(self) -> dict:
         return {"steps": self.steps, "tokens_run": self.tokens_run, "aborted": self.aborted,
                 "waiting": len(self.waiting),
-                "running": len(self.running), "kv_bytes": self.cache.nbytes(), **self.prefix.stats()}
+                "running": len(self.running), "kv_bytes": self.cache.nbytes(), "kv_peak_bytes": self.cache.peak,
+                "kv_budget_bytes": self.cache.budget * self.cache.shape.bytes_per_token(), **self.prefix.stats()}
 
 
 def _call(callback: Callable[..., None], *args: Any) -> None:

@@ -80,9 +80,10 @@ def _routes(app: FastAPI, state: ServerState) -> None:
     async def health() -> dict:  # no key needed, so no local path: a loaded folder shows by its name only
         stats = state.engine.stats()
         version = Path(state.version).name if state.version else None
+        kv = {k: stats[k] for k in ("kv_bytes", "kv_peak_bytes", "kv_budget_bytes")}
         return {"status": "ok", "waiting": stats["waiting"], "running": stats["running"],
-                "prefix_hit_rate": stats["prefix_hit_rate"], "version": version, "reloads": state.reloads,
-                "auth": state.keys.required}
+                "prefix_hit_rate": stats["prefix_hit_rate"], "kv": kv, "version": version,
+                "reloads": state.reloads, "auth": state.keys.required}
 
     @app.get("/v1/models")
     async def models(request: Request) -> dict:
