@@ -74,13 +74,14 @@ def test_merged_keeps_the_base_dtype_unless_told(tiny_llama, toy_data, tmp_path)
     assert json.loads((tmp_path / "m16" / "config.json").read_text())["dtype"] == "bfloat16"
     assert export(run, tmp_path / "m32", dtype="fp32")["dtype"] == "float32"
     m16, m32 = stored(tmp_path / "m16"), stored(tmp_path / "m32")
-    assert {t.dtype for t in m32.values()} == {torch.float32} and m16.keys() == m32.keys()
+    assert {t.dtype for t in m32.values()} == {torch.float32} and set(m16) == set(m32)
     for k in m16:  # the same merge, rounded to bf16 (8 significant bits): within one bf16 step
         assert torch.allclose(m16[k].float(), m32[k], rtol=2 ** -7, atol=1e-6), k
 
 
 @pytest.mark.parametrize("method,options,reason", REFUSED, ids=[m for m, _, _ in REFUSED])
-def test_methods_that_cannot_merge_are_refused_by_name(method, options, reason, tiny_llama, toy_data, tmp_path):
+def test_methods_that_cannot_merge_are_refused_by_name(method, options, reason, tiny_llama, toy_data,
+                                                       tmp_path):
     run = make_run(tiny_llama, toy_data, tmp_path / "run", method, options, steps=1)
     with pytest.raises(ExportError, match=f"method '{method}' cannot be merged.*{reason}"):
         export(run, tmp_path / "out")

@@ -15,9 +15,9 @@ from ils.export import ExportError, export
 from ils.infer.engines import load_engine
 from ils.infer.protocol import EngineError, Sampling
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                                reason="llama-cpp-python is not installed (make install builds it from source "
-                                       "with the flags in docs/export.md)")
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None,
+    reason="llama-cpp-python is not installed (make install builds it from source; flags in docs/export.md)")
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +65,11 @@ def test_finish_reasons_stop_strings_and_streaming(f32):
     cut = cpp.generate(prompts()[:1], Sampling(max_new_tokens=6, stop=(stop,)))[0]
     assert cut.finish_reason == "stop" and cut.text == free.text[: free.text.index(stop)]
     pieces: list[tuple[int, str]] = []
-    streamed = cpp.generate(prompts()[:2], Sampling(max_new_tokens=6), on_text=lambda i, t: pieces.append((i, t)))
+    streamed = cpp.generate(prompts()[:2], Sampling(max_new_tokens=6),
+                            on_text=lambda i, t: pieces.append((i, t)))
     assert "".join(t for i, t in pieces if i == 0) == streamed[0].text == free.text
-    assert pieces[-1] == (1, "") and "".join(cpp.stream(prompts()[0], Sampling(max_new_tokens=6))) == free.text
+    assert pieces[-1] == (1, "")
+    assert "".join(cpp.stream(prompts()[0], Sampling(max_new_tokens=6))) == free.text
     with pytest.raises(EngineError, match="adapter 'toy' cannot be applied"):
         cpp.generate(prompts()[:1], adapter="toy")
     cpp.close()
@@ -86,12 +88,13 @@ def test_quantized_files_are_what_llama_cpp_calls_them(lora_run, tmp_path, f32):
 
 
 def test_unknown_quant_and_bad_models_are_clear_errors(lora_run, tmp_path):
-    with pytest.raises(ExportError, match=r"--quant 'q9_x': llama.cpp does not know this type; known: .*q4_k_m"):
+    unknown = r"--quant 'q9_x': llama.cpp does not know this type; known: .*q4_k_m"
+    with pytest.raises(ExportError, match=unknown):
         export(lora_run, tmp_path / "x.gguf", "gguf", quant="q9_x")
     assert list(tmp_path.iterdir()) == []
-    with pytest.raises(EngineError, match="is a run folder.*ils export"):
+    with pytest.raises(EngineError, match=r"is a run folder.*ils export"):
         load_engine(str(lora_run), "llamacpp")
-    with pytest.raises(EngineError, match="needs a .gguf file"):
+    with pytest.raises(EngineError, match=r"needs a \.gguf file"):
         load_engine(str(tmp_path / "none.gguf"), "llamacpp")
 
 

@@ -8,9 +8,9 @@ import threading
 import pytest
 from serve_helpers import ThreadServer, bound_socket
 
+from ils.infer.backends.openai_compat import parse_urls
 from ils.infer.engines import engine_names, load_engine
 from ils.infer.protocol import EngineError, Sampling
-from ils.infer.backends.openai_compat import parse_urls
 
 
 def char_logprob(c: str) -> float:
@@ -69,7 +69,7 @@ class Fake:
 
     def echo(self, prompt: str) -> dict:
         """Prompt log-probs as vLLM returns them, one token per character, plus one generated token."""
-        chars = list(prompt) + ["!"]
+        chars = [*prompt, "!"]
         lp = {"tokens": chars, "token_logprobs": [None] + [char_logprob(c) for c in chars[1:]],
               "text_offset": list(range(len(chars))), "top_logprobs": None} if self.logprobs else None
         return {"id": "x", "object": "text_completion", "created": 0, "model": "tiny",
@@ -150,7 +150,8 @@ def test_a_dead_replica_costs_a_retry_not_an_answer(fakes):
 
 def test_server_errors_name_the_url(fakes):
     broken = fakes("A", fail=100)
-    with pytest.raises(EngineError, match=rf"failed after 3 attempts; last: {broken.url}: HTTP 500: engine crashed"):
+    last = rf"{broken.url}: HTTP 500: engine crashed"
+    with pytest.raises(EngineError, match=rf"failed after 3 attempts; last: {last}"):
         engine([broken.url], retries=2).generate(chats(1))
     url = dead_url()
     with pytest.raises(EngineError, match=rf"{url}: cannot connect"):
@@ -165,7 +166,8 @@ def test_timeout_names_the_url(fakes):
 
 def test_unknown_model_is_fatal_and_lists_the_served_ones(fakes):
     a = fakes("A")
-    with pytest.raises(EngineError, match=rf"{a.url}: the server does not serve model 'big'; it serves: tiny"):
+    served = rf"{a.url}: the server does not serve model 'big'; it serves: tiny"
+    with pytest.raises(EngineError, match=served):
         engine([a.url], model="big", on_error="return").generate(chats(2))
 
 

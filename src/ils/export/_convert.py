@@ -22,7 +22,8 @@ def _steps(pre: dict) -> list[dict]:
 
 
 def _is_byte_level(step: dict) -> bool:
-    return step.get("type") == "ByteLevel" and step.get("use_regex", True) and not step.get("add_prefix_space")
+    return (step.get("type") == "ByteLevel" and step.get("use_regex", True)
+            and not step.get("add_prefix_space"))
 
 
 def known_structure(model_dir: Path) -> str | None:

@@ -68,7 +68,8 @@ def check_quant(quant: str) -> int | None:
     if len(known) == len(DIRECT):
         raise ExportError(f"--quant {quant!r}: without llama-cpp-python only {', '.join(DIRECT)} can be "
                           "written; install it (pip install 'ils[llamacpp]', build flags in docs/export.md)")
-    raise ExportError(f"--quant {quant!r}: llama.cpp does not know this type; known: {', '.join(sorted(known))}")
+    raise ExportError(f"--quant {quant!r}: llama.cpp does not know this type; "
+                      f"known: {', '.join(sorted(known))}")
 
 
 def export_gguf(info: RunInfo, out: Path, quant: str, dtype: str | None) -> dict:
@@ -96,7 +97,8 @@ def convert(converter: Path, model_dir: Path, outfile: Path, outtype: str) -> No
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0 or not outfile.is_file():
         tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-12:])
-        raise ExportError(f"llama.cpp's converter failed on {model_dir.name} (exit {done.returncode}):\n{tail}")
+        raise ExportError(f"llama.cpp's converter failed on {model_dir.name} "
+                          f"(exit {done.returncode}):\n{tail}")
 
 
 def quantize(src: Path, dest: Path, ftype: int, quant: str) -> None:

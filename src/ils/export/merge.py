@@ -51,12 +51,14 @@ def inspect_run(run: Path) -> RunInfo:
     info = rd.read_info()
     method = str(info.get("method", "unknown"))
     if info.get("head"):
-        raise ExportError(f"{run}: method {method!r} trained an encoder task head ({info['head'].get('class')});"
-                          " export makes causal LMs for llama.cpp and vLLM; load this run with ILS instead")
+        raise ExportError(f"{run}: method {method!r} trained an encoder task head "
+                          f"({info['head'].get('class')}); export makes causal LMs for llama.cpp and vLLM; "
+                          "load this run with ILS instead")
     reason = _why_not(rd, method)
     if reason:
-        raise ExportError(f"{run}: method {method!r} cannot be merged into the base model: {reason}. Serve the "
-                          f"run with ILS instead (ils serve -m {run}), or train with {MERGEABLE} to export it")
+        raise ExportError(f"{run}: method {method!r} cannot be merged into the base model: {reason}. "
+                          f"Serve the run with ILS instead (ils serve -m {run}), or train with {MERGEABLE} "
+                          "to export it")
     return RunInfo(run, method, str(info["base_model"]))
 
 
@@ -72,7 +74,9 @@ def _why_not(rd: RunDir, method: str) -> str | None:
         return None
     if ils_cfg.is_file():
         saved = json.loads(ils_cfg.read_text())["method"]
-        return None if saved == "bitfit" else CANNOT_MERGE.get(saved, f"ILS adapters of kind {saved!r} have no merge")
+        if saved == "bitfit":
+            return None
+        return CANNOT_MERGE.get(saved, f"ILS adapters of kind {saved!r} have no merge")
     if (rd.model / "config.json").is_file():
         return None
     raise ExportError(f"{rd.root}: run folder has neither adapter/ nor model/ (did training finish?)")

@@ -8,12 +8,13 @@ is temperature and top-p only (llama.cpp's extra top-k / min-p / repeat penalty 
 greedy (temperature 0) answers match the ``hf`` engine's on the same weights.
 
 ``score`` runs the prompt once, then each option's tokens one at a time from the prompt's KV cache, and
-sums log-softmax of llama.cpp's logits: no ``logits_all`` buffer (context × vocabulary floats) needed.
+sums log-softmax of llama.cpp's logits: no ``logits_all`` buffer (context x vocabulary floats) needed.
 Build flags for llama-cpp-python on CPUs where the native build crashes: docs/export.md.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -62,8 +63,8 @@ def trained_context(path: Path) -> int:
     return int(field.parts[-1][0]) if field else 8192
 
 
-def _threads(options: dict) -> int:
-    return int(options.get("threads") or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
+def _threads(threads: int | None) -> int:
+    return int(threads or os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
 
 
 class LlamaCppEngine(Engine):
@@ -78,8 +79,9 @@ class LlamaCppEngine(Engine):
         self.path = path
         self.context = min(context or 8192, trained_context(path))
         try:
-            self.llm = Llama(str(path), n_ctx=self.context, n_threads=_threads({"threads": threads}),
-                             n_threads_batch=_threads({"threads": threads}), n_batch=batch_size, verbose=False)
+            n = _threads(threads)
+            self.llm = Llama(str(path), n_ctx=self.context, n_threads=n, n_threads_batch=n,
+                             n_batch=batch_size, verbose=False)
         except (ValueError, RuntimeError) as e:
             raise EngineError(f"{path}: llama.cpp cannot load this GGUF ({e})") from None
         self._template = _chat_formatter(self.llm)
@@ -170,7 +172,7 @@ class LlamaCppEngine(Engine):
         for option in options:
             ids = self.llm.tokenize(option.encode("utf-8"), add_bos=False, special=False)
             total, self.llm.n_tokens = float(first[ids[0]]), len(ctx)
-            for prev, nxt in zip(ids, ids[1:]):
+            for prev, nxt in itertools.pairwise(ids):
                 self.llm.eval([prev])
                 total += float(self._logprobs()[nxt])
             scores.append(total)
@@ -231,6 +233,8 @@ def _chat_formatter(llm: Any) -> Any:
 
     from ils.models.chat import CHATML
 
-    text = lambda t: llm.detokenize([t], special=True).decode("utf-8", "replace") if t != -1 else ""
+    def text(token: int) -> str:
+        return llm.detokenize([token], special=True).decode("utf-8", "replace") if token != -1 else ""
+
     template = llm.metadata.get("tokenizer.chat_template") or CHATML
     return Jinja2ChatFormatter(template, eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos()))

@@ -1,4 +1,5 @@
-"""The ``openai:URL[,URL...]`` engine: any OpenAI-compatible server (vLLM, llama.cpp's server, TGI, ils serve).
+"""The ``openai:URL[,URL...]`` engine: any OpenAI-compatible server (vLLM, llama.cpp's server, TGI, ils
+serve).
 
 This is how evaluation, self-instruct and long-input plans scale past one machine: point it at a fleet
 of vLLM replicas. Requests go through the official ``openai`` client (its own retries off), at most
@@ -133,7 +134,8 @@ class OpenAIEngine(Engine):
                 abort.set()
                 raise
 
-    def _guarded(self, call: Callable[[Any, str], Completion], model: str, abort: threading.Event) -> Completion:
+    def _guarded(self, call: Callable[[Any, str], Completion], model: str,
+                 abort: threading.Event) -> Completion:
         """``_request``, with a request that failed for good returned as an error Completion if asked."""
         try:
             return self._request(call, model, abort)
@@ -154,9 +156,10 @@ class OpenAIEngine(Engine):
             try:
                 return call(self.clients[k], self.urls[k])
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
-                raise _fatal(f"{self.urls[k]}: the server rejected the API key (HTTP {e.status_code})")
+                url = self.urls[k]
+                raise _fatal(f"{url}: the server rejected the API key (HTTP {e.status_code})") from None
             except openai.NotFoundError as e:
-                raise self._not_found(k, model, e)
+                raise self._not_found(k, model, e) from None
             except openai.APIStatusError as e:
                 last = f"{self.urls[k]}: HTTP {e.status_code}: {_message(e)}"
                 if e.status_code < 500 and e.status_code not in RETRY_STATUS:
@@ -169,7 +172,8 @@ class OpenAIEngine(Engine):
                 last = f"{self.urls[k]}: unreadable answer ({type(e).__name__}: {e})"
             if attempt < self.retries:
                 self.sleep(self.backoff * 2 ** attempt)
-        raise EngineError(f"openai engine, model {model!r}: failed after {self.retries + 1} attempts; last: {last}")
+        raise EngineError(f"openai engine, model {model!r}: failed after {self.retries + 1} attempts; "
+                          f"last: {last}")
 
     def _take(self) -> None:
         with self._lock:
@@ -188,7 +192,7 @@ class OpenAIEngine(Engine):
     def _served(self, k: int) -> list[dict]:
         try:
             return [m.model_dump() for m in self.clients[k].models.list().data]
-        except Exception:  # noqa: BLE001 -- only used to improve a message or guess the context
+        except Exception:  # only used to improve a message or guess the context
             return []
 
     # -- one request of each kind --------------------------------------------------------------
