@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,7 @@ class LlamaCppEngine(Engine):
         except (ValueError, RuntimeError) as e:
             raise EngineError(f"{path}: llama.cpp cannot load this GGUF ({e})") from None
         self._template = _chat_formatter(self.llm)
+        self._lock = threading.Lock()  # one llama.cpp context: one request at a time (the server has threads)
 
     # -- the protocol --------------------------------------------------------------------------
     def generate(self, prompts: Sequence[Prompt], sampling: Sampling | Sequence[Sampling] | None = None, *,
@@ -93,7 +95,8 @@ class LlamaCppEngine(Engine):
         out = []
         for i, (prompt, s) in enumerate(zip(prompts, per_prompt(sampling, len(prompts)))):
             ids = self.tokens(prompt)
-            done = self._run(ids, s, (lambda piece, i=i: on_text(i, piece)) if on_text else None)
+            with self._lock:
+                done = self._run(ids, s, (lambda piece, i=i: on_text(i, piece)) if on_text else None)
             if on_text:
                 on_text(i, "")
             out.append(Completion(done.text, done.finish, len(ids), len(done.ids), done.ids))
@@ -103,12 +106,14 @@ class LlamaCppEngine(Engine):
                adapter: str | None = None) -> Iterator[str]:
         _no_adapter(adapter)
         s = sampling or Sampling()
-        yield from _deltas(self._decode(self.tokens(prompt), s), s.stop)
+        with self._lock:
+            yield from _deltas(self._decode(self.tokens(prompt), s), s.stop)
 
     def score(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]], *,
               adapter: str | None = None) -> list[list[float]]:
         _no_adapter(adapter)
-        return [self._score_one(self.tokens(p), opts) for p, opts in zip(prompts, options)]
+        with self._lock:
+            return [self._score_one(self.tokens(p), opts) for p, opts in zip(prompts, options)]
 
     def count_tokens(self, prompt: Prompt) -> int:
         return len(self.tokens(prompt))
@@ -171,6 +176,9 @@ class LlamaCppEngine(Engine):
         scores = []
         for option in options:
             ids = self.llm.tokenize(option.encode("utf-8"), add_bos=False, special=False)
+            if not ids:  # an empty option: log P = 0
+                scores.append(0.0)
+                continue
             total, self.llm.n_tokens = float(first[ids[0]]), len(ctx)
             for prev, nxt in itertools.pairwise(ids):
                 self.llm.eval([prev])

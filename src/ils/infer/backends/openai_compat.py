@@ -157,19 +157,19 @@ class OpenAIEngine(Engine):
                 return call(self.clients[k], self.urls[k])
             except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
                 url = self.urls[k]
-                raise _fatal(f"{url}: the server rejected the API key (HTTP {e.status_code})") from None
+                raise _fatal(f"{url}: the server rejected the key (HTTP {e.status_code})") from None
             except openai.NotFoundError as e:
                 raise self._not_found(k, model, e) from None
             except openai.APIStatusError as e:
-                last = f"{self.urls[k]}: HTTP {e.status_code}: {_message(e)}"
+                last = f"{self.urls[k]}: HTTP {e.status_code}{_message(e)}"
                 if e.status_code < 500 and e.status_code not in RETRY_STATUS:
                     raise EngineError(last) from None
             except openai.APITimeoutError:
                 last = f"{self.urls[k]}: no answer within {self.clients[k].timeout} s (timeout)"
             except openai.APIConnectionError as e:
                 last = f"{self.urls[k]}: cannot connect ({_cause(e)})"
-            except (ValueError, TypeError, AttributeError, IndexError) as e:
-                last = f"{self.urls[k]}: unreadable answer ({type(e).__name__}: {e})"
+            except (openai.APIError, ValueError, TypeError, AttributeError, IndexError) as e:
+                last = f"{self.urls[k]}: unreadable answer ({type(e).__name__}: {str(e)[:120]})"
             if attempt < self.retries:
                 self.sleep(self.backoff * 2 ** attempt)
         raise EngineError(f"openai engine, model {model!r}: failed after {self.retries + 1} attempts; "
@@ -179,7 +179,7 @@ class OpenAIEngine(Engine):
         with self._lock:
             if self.budget is not None and self.requests >= self.budget:
                 self.exhausted = True
-                raise EngineError(f"request budget of {self.budget} exhausted")
+                raise EngineError("request budget exhausted")
             self.requests += 1
 
     def _not_found(self, k: int, model: str, e: Exception) -> EngineError:
@@ -187,7 +187,7 @@ class OpenAIEngine(Engine):
         if served and model not in served:
             return _fatal(f"{self.urls[k]}: the server does not serve model {model!r}; it serves: "
                           f"{', '.join(map(str, served))} (pass one with --model)")
-        return _fatal(f"{self.urls[k]}: HTTP 404 for model {model!r}: {_message(e)} (is the URL's path /v1?)")
+        return _fatal(f"{self.urls[k]}: HTTP 404 for model {model!r}{_message(e)} (is the URL's path /v1?)")
 
     def _served(self, k: int) -> list[dict]:
         try:
@@ -259,12 +259,11 @@ def _cut(text: str, stops: Sequence[str]) -> tuple[str, bool]:
 
 
 def _message(e: Any) -> str:
+    """``: <the server's error message>``, or nothing when it sent none."""
     body = getattr(e, "body", None)
-    if isinstance(body, dict):
-        body = body.get("error", body)
-        if isinstance(body, dict):
-            return str(body.get("message") or body)[:200]
-    return str(getattr(e, "message", e))[:200]
+    body = body.get("error", body) if isinstance(body, dict) else body
+    text = body.get("message") if isinstance(body, dict) else body
+    return f": {str(text)[:200]}" if text else ""
 
 
 def _cause(e: Exception) -> str:
