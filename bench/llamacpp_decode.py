@@ -1,7 +1,7 @@
 """Single-stream decode speed of the ``llamacpp`` engine on a GGUF (target: >= 90 tok/s on the q8_0 export
 of the default model), beside llama-cpp-python's own ``create_completion`` on the same file as the peer.
 
-Greedy, one prompt at a time, the prompt's KV cache cleared before each run. Decode tok/s counts the
+Greedy, one prompt at a time (a raw text to continue), the KV cache cleared before each run. Decode tok/s counts the
 tokens after the first over the time after the first (prefill excluded); prefill tok/s is the prompt
 over the time to the first token. Rounds interleave the two rows; medians are printed.
 
@@ -18,8 +18,10 @@ import os
 import statistics
 import time
 
-PROMPT = [{"role": "user", "content": "Write a long story about a lighthouse keeper and the storm that "
-                                      "changed her life. Describe every hour of that night."}]
+# A raw text to continue: a model tuned on short answers (the demo run) ends a chat turn after a few tokens,
+# and decode speed needs a long answer. Every row generates --tokens tokens (finish "length").
+PROMPT = ("The storm reached the island a little after midnight. The lighthouse keeper, who had kept the lamp "
+          "burning for thirty years, climbed the stairs once more and")
 PEER = "llama-cpp-python create_completion"
 
 
@@ -32,18 +34,23 @@ def ils_row(engine, tokens: int) -> tuple[float, float]:
     done = engine.generate([PROMPT], Sampling(max_new_tokens=tokens),
                            on_text=lambda i, piece: first or (piece and first.append(time.perf_counter())))[0]
     end = time.perf_counter()
+    assert done.completion_tokens == tokens, "the answer ended early: decode speed needs a long one"
     return (done.completion_tokens - 1) / (end - first[0]), done.prompt_tokens / (first[0] - start)
 
 
 def peer_row(llm, ids: list[int], tokens: int) -> tuple[float, float]:
-    llm.reset()
-    start, first, n = time.perf_counter(), None, 0
-    for _ in llm.create_completion(ids, max_tokens=tokens, temperature=0, top_k=0, min_p=0.0,
-                                       repeat_penalty=1.0, stream=True):
-        n += 1
-        first = first or time.perf_counter()
-    end = time.perf_counter()
-    return (n - 1) / (end - first), len(ids) / (first - start)
+    """create_completion has no token callback: prefill is timed as a 1-token completion, then the
+    full completion; decode is the difference."""
+    def timed(n: int) -> tuple[float, int]:
+        llm.reset()
+        start = time.perf_counter()
+        r = llm.create_completion(ids, max_tokens=n, temperature=0, top_k=0, min_p=0.0, repeat_penalty=1.0)
+        return time.perf_counter() - start, r["usage"]["completion_tokens"]
+
+    prefill, _ = timed(1)
+    total, n = timed(tokens)
+    assert n == tokens, "the answer ended early: decode speed needs a long one"
+    return (n - 1) / (total - prefill), len(ids) / prefill
 
 
 def main() -> None:
