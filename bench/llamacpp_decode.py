@@ -1,9 +1,9 @@
 """Single-stream decode speed of the ``llamacpp`` engine on a GGUF (target: >= 90 tok/s on the q8_0 export
 of the default model), beside llama-cpp-python's own ``create_completion`` on the same file as the peer.
 
-Greedy, one prompt at a time (a raw text to continue), the KV cache cleared before each run. Decode tok/s counts the
-tokens after the first over the time after the first (prefill excluded); prefill tok/s is the prompt
-over the time to the first token. Rounds interleave the two rows; medians are printed.
+Greedy, one prompt at a time (a raw text to continue), the KV cache cleared before each run. Decode
+tok/s counts the tokens after the first over the time after the first (prefill excluded); prefill
+tok/s is the prompt over the time to the first token. Rounds interleave the two rows; medians are printed.
 
     python bench/llamacpp_decode.py FILE.gguf [--threads 2] [--tokens 128] [--rounds 5]
 
@@ -20,8 +20,8 @@ import time
 
 # A raw text to continue: a model tuned on short answers (the demo run) ends a chat turn after a few tokens,
 # and decode speed needs a long answer. Every row generates --tokens tokens (finish "length").
-PROMPT = ("The storm reached the island a little after midnight. The lighthouse keeper, who had kept the lamp "
-          "burning for thirty years, climbed the stairs once more and")
+PROMPT = ("The storm reached the island a little after midnight. The lighthouse keeper, who had kept the "
+          "lamp burning for thirty years, climbed the stairs once more and")
 PEER = "llama-cpp-python create_completion"
 
 
