@@ -91,6 +91,8 @@ def test_unknown_quant_and_bad_models_are_clear_errors(lora_run, tmp_path):
     unknown = r"--quant 'q9_x': llama.cpp does not know this type; known: .*q4_k_m"
     with pytest.raises(ExportError, match=unknown):
         export(lora_run, tmp_path / "x.gguf", "gguf", quant="q9_x")
+    with pytest.raises(ExportError, match="only with an importance matrix"):
+        export(lora_run, tmp_path / "x.gguf", "gguf", quant="iq2_xxs")
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(EngineError, match=r"is a run folder.*ils export"):
         load_engine(str(lora_run), "llamacpp")

@@ -31,6 +31,8 @@ from ils.io import atomic_path
 CONVERTER_ENV = "ILS_LLAMA_CPP"
 DIRECT = ("f32", "f16", "bf16", "q8_0")  # what convert_hf_to_gguf.py writes itself (--outtype)
 INTERMEDIATE = {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}  # what llama_model_quantize reads
+# llama.cpp makes these only with an importance matrix (a calibration run ILS does not do)
+NEEDS_IMATRIX = ("iq1_s", "iq1_m", "iq2_xxs", "iq2_xs", "iq2_s", "q2_k_s")
 INSTALL_HINT = ("`make install` unpacks it from the llama-cpp-python source distribution into "
                 "<venv>/share/ils/llama.cpp (docs/export.md shows the two commands), or set ILS_LLAMA_CPP "
                 "to a llama.cpp checkout")
@@ -63,6 +65,9 @@ def quant_types() -> dict[str, int | None]:
 def check_quant(quant: str) -> int | None:
     """The quantizer's ftype for ``quant`` (None: the converter writes it); a clear error otherwise."""
     known = quant_types()
+    if quant in NEEDS_IMATRIX:
+        raise ExportError(f"--quant {quant!r}: llama.cpp makes this type only with an importance matrix, "
+                          "which ILS does not compute; use q4_k_m, q5_k_m, q6_k or q8_0")
     if quant in known:
         return known[quant]
     if len(known) == len(DIRECT):
