@@ -68,12 +68,14 @@ class Fake:
                           "total_tokens": len(content) + len(cut)}}
 
     def echo(self, prompt: str) -> dict:
-        """Prompt log-probs as vLLM returns them, one token per character, plus one generated token."""
-        chars = [*prompt, "!"]
+        """Prompt log-probs as vLLM returns them: one token per character after a BOS token whose text
+        ("<s>") vLLM counts in the offsets, then one generated token."""
+        chars = ["<s>", *prompt, "!"]
         lp = {"tokens": chars, "token_logprobs": [None] + [char_logprob(c) for c in chars[1:]],
-              "text_offset": list(range(len(chars))), "top_logprobs": None} if self.logprobs else None
+              "text_offset": [0, *range(3, 3 + len(chars) - 1)], "top_logprobs": None}
         return {"id": "x", "object": "text_completion", "created": 0, "model": "tiny",
-                "choices": [{"index": 0, "text": prompt + "!", "finish_reason": "length", "logprobs": lp}]}
+                "choices": [{"index": 0, "text": prompt + "!", "finish_reason": "length",
+                             "logprobs": lp if self.logprobs else None}]}
 
     def stop(self) -> None:
         self.release.set()

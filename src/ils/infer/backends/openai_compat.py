@@ -221,9 +221,12 @@ class OpenAIEngine(Engine):
         if not values:
             raise _fatal(f"{url}: the server returned no prompt log-probs (echo + logprobs), so it cannot "
                          "score options; use a server that does (vLLM) or --engine hf / llamacpp")
+        # Measured back from the one generated token (the last entry), which starts where the echoed
+        # prompt ends: offsets stay right when the server counts a BOS token the text does not show.
         offsets = lp.text_offset or list(itertools.accumulate([0] + [len(t) for t in lp.tokens[:-1]]))
-        end = len(context) + len(option)
-        return float(sum(v for v, o in zip(values, offsets) if len(context) <= o < end and v is not None))
+        end = offsets[-1]
+        return float(sum(v for v, o in zip(values[:-1], offsets[:-1])
+                         if end - len(option) <= o < end and v is not None))
 
     # -- chat prompts rendered here (scoring, counting) ---------------------------------------
     def _tokenizer(self) -> Any:
