@@ -313,6 +313,24 @@ def data_squad_halves(src: Path, output: Path = typer.Option(..., "-o", "--outpu
         out.print(f"wrote {path}: {sum(1 for _ in path.open())} questions")
 
 
+@app.command("export")
+def export_cmd(run: Path = typer.Argument(..., help="a run folder (what ils train wrote)"),
+               output: Path = typer.Option(..., "-o", "--output", help="folder (--merged) or .gguf file"),
+               merged: bool = typer.Option(False, "--merged", help="a Hugging Face folder (the default)"),
+               gguf: bool = typer.Option(False, "--gguf", help="one GGUF file for llama.cpp / ollama"),
+               quant: str = typer.Option("q8_0", help="GGUF type: f16 | q8_0 | q4_k_m | any llama.cpp knows"),
+               dtype: Optional[str] = typer.Option(None, help="bf16 | fp16 | fp32 (default: the base's)"),
+               force: bool = typer.Option(False, help="replace OUTPUT if it exists")):
+    """Merge a run into its base model: a standalone Hugging Face folder, or a GGUF for llama.cpp."""
+    from ils.export import export
+
+    if merged and gguf:
+        raise ILSError("--merged and --gguf: pick one")
+    done = export(run, output, "gguf" if gguf else "merged", dtype=dtype, quant=quant, force=force)
+    kind = f"GGUF {done['quant']}" if gguf else f"merged, {done['dtype']}"
+    out.print(f"wrote {done['path']} ({kind}, {done['bytes'] / 1e6:.1f} MB, method {done['method']})")
+
+
 @app.command()
 def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model or run folder (default: the store's current version, else default)"),
           adapter: list[str] = typer.Option([], help="NAME=RUN_DIR: serve a LoRA run as model NAME (repeatable)"),
