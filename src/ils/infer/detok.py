@@ -39,6 +39,15 @@ class TextStream:
         if cuts:
             self.text, self.stopped = self.text[: min(cuts)], True
 
+    def flush(self) -> None:
+        """The answer ended: bytes held back for a character that never completed become U+FFFD, as
+        ``tokenizer.decode`` renders them (a stop string already cut the text: nothing to add)."""
+        if self.stopped or self._stream is None or not self.ids:
+            return
+        full = self.tok.decode(self.ids, skip_special_tokens=True)
+        if full.startswith(self.text):
+            self.text = full
+
     def delta(self, final: bool = False) -> str:
         """Text not yet handed out (all of it once ``final``; else all but a possible stop-string start)."""
         end = len(self.text) if final or self.stopped else max(self.sent, len(self.text) - self.hold)

@@ -266,6 +266,8 @@ class Scheduler:
             return
         r.finish, r.error = reason, error
         self.aborted += reason == "abort"
+        if r.stream is not None:
+            r.stream.flush()
         if r.row >= 0:
             if reason in ("stop", "length") and r.scoring:
                 self._remember(r, r.score_from)
