@@ -215,7 +215,12 @@ def test_greedy_parity_with_hf_through_ils_serve(tiny_llama, tmp_path):
         local = load_engine(str(tiny_llama), "hf")
         assert [c.text for c in remote.generate(prompts, s)] == [c.text for c in local.generate(prompts, s)]
         assert remote.count_tokens(prompts[0]) == local.count_tokens(prompts[0])
-        with pytest.raises(EngineError, match="no prompt log-probs"):
-            remote.score(prompts[:1], [["5", "6"]])
+        assert remote.context == local.context  # /v1/models says max_model_len, as vLLM does
+        # ils serve echoes prompt log-probs: the same option scores as in-process (options tokenized
+        # with the prompt by the server, so compare options that start a new token: a leading space)
+        raw = ["The answer is", "Add 2 and 3 =", "hello"]
+        got, want = remote.score(raw, [[" 5", " 6 7"]] * 3), local.score(raw, [[" 5", " 6 7"]] * 3)
+        for g, w in zip(got, want):
+            assert g == pytest.approx(w, abs=1e-3)
     finally:
         srv.stop()

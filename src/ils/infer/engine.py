@@ -238,7 +238,7 @@ class LocalEngine(Engine):
 def completion(r: Request) -> Completion:
     answer = r.tokens[r.prompt_len:]
     text = r.stream.text if r.stream is not None else ""
-    return Completion(text, r.finish or "abort", r.prompt_len, len(answer), answer, r.error)
+    return Completion(text, r.finish or "abort", r.prompt_len, len(answer), answer, r.error, r.token_logprobs)
 
 
 def eos_ids(model: Any, tok: Any) -> set[int]:

@@ -35,6 +35,7 @@ class Sampling:
     seed: int = 0
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False  # run to max_new_tokens (benchmarks compare servers on equal work)
+    logprobs: bool = False  # keep each chosen token's log-probability (Completion.token_logprobs)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Completion:
     completion_tokens: int = 0
     token_ids: list[int] = field(default_factory=list)
     error: str | None = None
+    token_logprobs: list[float] | None = None  # when Sampling.logprobs asked for them
 
 
 # Called with (request index, text delta) as tokens arrive; the last call for a request has delta "".

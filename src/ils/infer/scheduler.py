@@ -53,6 +53,7 @@ class Request:
     stream: TextStream | None = None
     gen: Any = None
     keys: list[bytes] = field(default_factory=list)
+    token_logprobs: list[float] | None = None  # per scored or generated token, when asked for
 
     @property
     def scoring(self) -> bool:
@@ -98,6 +99,8 @@ class Scheduler:
         r.prompt_len = len(r.tokens) if r.scoring else r.prompt_len or len(r.tokens)
         if not r.scoring:
             r.stream, r.gen = TextStream(self.tok, r.sampling.stop), generator(r.sampling)
+        if r.sampling.logprobs:
+            r.token_logprobs = []
         self.waiting.append(r)
 
     @property
@@ -222,6 +225,7 @@ class Scheduler:
         if sample:
             rows = logits[[i for i, _ in sample]]
             chosen = next_tokens(rows, [r.sampling for _, r in sample], [r.gen for _, r in sample])
+            self._keep_logprobs(rows, [r for _, r in sample], chosen)
             for (_, r), token in zip(sample, chosen):
                 self._emit(r, token)
         for r, _ in step.requests:
@@ -236,6 +240,16 @@ class Scheduler:
         values = lp[torch.arange(len(picks)), torch.tensor([t for _, _, t in picks])].tolist()
         for (_, r, _), v in zip(picks, values):
             r.logprob += v
+            if r.token_logprobs is not None:
+                r.token_logprobs.append(v)
+
+    def _keep_logprobs(self, logits: torch.Tensor, reqs: list[Request], chosen: list[int]) -> None:
+        want = [i for i, r in enumerate(reqs) if r.token_logprobs is not None]
+        if want:
+            lp = torch.log_softmax(logits[want], dim=-1)
+            values = lp[torch.arange(len(want)), torch.tensor([chosen[i] for i in want])].tolist()
+            for i, v in zip(want, values):
+                reqs[i].token_logprobs.append(v)
 
     def _emit(self, r: Request, token: int) -> None:
         if r.computed == r.prompt_len:

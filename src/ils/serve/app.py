@@ -29,6 +29,7 @@ from ils.serve import errors
 from ils.serve.auth import Keys
 from ils.serve.errors import APIError, BodyLimit
 from ils.serve.jobs import Job
+from ils.serve.logprobs import choice_logprobs
 from ils.serve.pool import ModelPool, load_pool
 from ils.serve.schemas import ChatRequest, CompletionRequest, FeedbackRequest, ReloadRequest, SamplingFields
 from ils.serve.stream import Answer, sse, stream_events
@@ -88,8 +89,8 @@ def _routes(app: FastAPI, state: ServerState) -> None:
     @app.get("/v1/models")
     async def models(request: Request) -> dict:
         state.keys.check(request)
-        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "ils"}
-                                           for m in state.pool.ids()]}
+        return {"object": "list", "data": [{"id": m, "object": "model", "created": 0, "owned_by": "ils",
+                                            "max_model_len": state.pool.context} for m in state.pool.ids()]}
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(req: ChatRequest, request: Request) -> Any:
@@ -154,10 +155,9 @@ async def _answer(state: ServerState, req: SamplingFields, kind: str, items: lis
     max_new = _max_tokens(state, req)
     ids = [pool.encode(kind, item) for item in items]
     _check_room(state, req, ids, max_new)
-    settings = _settings(req, max_new, len(ids))
-    job = Job(pool.engine)
+    job, echo = Job(pool.engine), _echo_job(state, req, kind, ids, adapter)
     try:
-        job.start([x for x in ids for _ in range(req.n)], settings, pool.route(adapter))
+        job.start([x for x in ids for _ in range(req.n)], _settings(req, max_new, len(ids)), pool.route(adapter))
     except EngineError as e:  # the model was swapped out between the check and the submit
         job.abort()
         raise APIError(503, f"{e}; retry", type="server_error", code="reloading") from None
@@ -168,10 +168,41 @@ async def _answer(state: ServerState, req: SamplingFields, kind: str, items: lis
         return sse(stream_events(job, answer, log, _include_usage(req)))
     try:
         done = await job.wait()
+        echoed = await echo.wait() if echo else None
     finally:
         job.abort()
+        if echo:
+            echo.abort()
     await log(done)
-    return answer.body(done)
+    return _with_logprobs(answer.body(done), req, pool, items, echoed, done)
+
+
+def _echo_job(state: ServerState, req: SamplingFields, kind: str, ids: list[list[int]],
+              adapter: str | None) -> Job | None:
+    """For ``echo`` with ``logprobs``: the prompts scored token by token, beside their completions."""
+    if kind != "text" or not (req.echo or req.logprobs is not None):
+        return None
+    if req.stream:
+        raise APIError(400, "echo and logprobs are not available with stream", param="stream")
+    if not req.echo or req.logprobs is None:
+        return None
+    job = Job(state.pool.engine)
+    job.start(ids, [Sampling(logprobs=True)] * len(ids), state.pool.route(adapter), score_from=1)
+    return job
+
+
+def _with_logprobs(body: dict, req: SamplingFields, pool: ModelPool, items: list, echoed: Any,
+                   done: list[Completion]) -> dict:
+    if getattr(req, "logprobs", None) is None and not getattr(req, "echo", False):
+        return body
+    for choice, c in zip(body["choices"], done):
+        i = choice["index"] // req.n
+        prompt_lps = echoed[i].token_logprobs if echoed else None
+        if req.echo:
+            choice["text"] = items[i] + choice["text"]
+        if req.logprobs is not None:
+            choice["logprobs"] = choice_logprobs(pool.encoder, items[i], prompt_lps, c)
+    return body
 
 
 def _adapter(pool: ModelPool, model: str) -> str | None:
@@ -211,7 +242,8 @@ def _check_room(state: ServerState, req: SamplingFields, ids: list[list[int]], m
 def _settings(req: SamplingFields, max_new: int, prompts: int) -> list[Sampling]:
     stops = (req.stop,) if isinstance(req.stop, str) else tuple(req.stop or ())
     seed = req.seed if req.seed is not None else random.getrandbits(63)  # OpenAI: no seed, no repeats
-    return [Sampling(max_new, req.temperature, req.top_p, seed + j, stops, req.ignore_eos)
+    logprobs = getattr(req, "logprobs", None) is not None
+    return [Sampling(max_new, req.temperature, req.top_p, seed + j, stops, req.ignore_eos, logprobs)
             for _ in range(prompts) for j in range(req.n)]
 
 

@@ -25,11 +25,14 @@ class Job:
         self.events: asyncio.Queue[tuple[int, str | None]] = asyncio.Queue()
         self.requests: list[Request] = []
 
-    def start(self, prompts: list[list[int]], settings: list[Sampling], adapter: str | None) -> None:
-        """Submit one engine request per choice (``prompts[i]`` with ``settings[i]``)."""
-        for i, (ids, s) in enumerate(zip(prompts, settings)):
+    def start(self, prompts: list[list[int]], settings: list[Sampling], adapter: str | None,
+              score_from: int | None = None) -> None:
+        """Submit one engine request per choice (``prompts[i]`` with ``settings[i]``); with
+        ``score_from`` the requests score their own tokens from there on instead of generating."""
+        for ids, s in zip(prompts, settings):
+            i = len(self.requests)
             self.requests.append(self.engine.submit(
-                ids, s, adapter=adapter,
+                ids, s, adapter=adapter, score_from=score_from,
                 on_text=lambda piece, i=i: self.loop.call_soon_threadsafe(self.events.put_nowait, (i, piece)),
                 on_done=lambda _, i=i: self.loop.call_soon_threadsafe(self.events.put_nowait, (i, None))))
 

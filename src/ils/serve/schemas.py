@@ -67,6 +67,8 @@ class ChatRequest(SamplingFields):
 class CompletionRequest(SamplingFields):
     prompt: str | list[str]
     temperature: float = Field(1.0, ge=0, le=2)
+    echo: bool = Field(False, description="return the prompt before the completion (with its log-probs)")
+    logprobs: int | None = Field(None, ge=0, le=5, description="log-probs of the chosen tokens (no top list)")
 
     @field_validator("prompt")
     @classmethod
