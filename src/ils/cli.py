@@ -120,14 +120,17 @@ def self_instruct(seeds: Path = typer.Option(..., help="seed_tasks.jsonl layout 
                   api_key_env: str = "OPENAI_API_KEY", api: str = "chat",
                   concurrency: int = typer.Option(4, min=1),
                   retries: int = typer.Option(3, min=0), budget: Optional[int] = typer.Option(None, min=1),
-                  batch_size: int = typer.Option(16, min=1),
+                  batch_size: int = typer.Option(64, min=1),
+                  engine: str = typer.Option("hf", help=ENGINE_HELP + "; openai: takes --endpoint-model"),
                   unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Self-Instruct: grow an instruction dataset from seed tasks (resumable; report and plots in -o)."""
     from ils import sandbox
     from ils.generate import SelfInstructConfig, load_seeds, make_backend, run
 
+    if engine.startswith("openai:"):  # the same as --model openai:URL
+        model = engine
     kw = dict(model=endpoint_model, key_env=api_key_env, api=api, concurrency=concurrency, retries=retries,
-              budget=budget) if model.startswith("openai:") else {}
+              budget=budget) if model.startswith("openai:") else {"engine": engine}
     cfg = SelfInstructConfig(n=n, prompts_per_round=prompts_per_round, seed=seed, temperature=temperature,
                              time_limit=time_limit * 60 if time_limit else None, max_rounds=max_rounds,
                              patience=patience, evolve=evolve, code=code)
@@ -232,12 +235,14 @@ def run_cmd(instruction: str = typer.Argument(..., help="the instruction (any le
             overlap: Optional[int] = typer.Option(None, min=0),
             batch_size: int = typer.Option(64, min=1, help="chunks sent to the engine at once"),
             dtype: str = typer.Option("auto", help=DTYPE_HELP),
+            engine: str = typer.Option("hf", help=ENGINE_HELP),
             dry_run: bool = typer.Option(False, help="print chunks, steps and model calls; run nothing")):
     """Run an instruction over an input of any length (chunk, map, reduce, refine, chain, DAG)."""
     from ils.infer.longrun import parse_models, run
 
     result = run(instruction, input, plan, answer, parse_models(model, adapter), output, chunk_tokens,
-                 overlap, dry_run=dry_run, progress=not dry_run, batch_size=batch_size, dtype=dtype)
+                 overlap, dry_run=dry_run, progress=not dry_run, batch_size=batch_size, dtype=dtype,
+                 engine=engine)
     if dry_run:
         out.print_json(data={k: v for k, v in result.items() if k != "plan"})
         return

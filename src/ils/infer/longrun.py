@@ -48,7 +48,8 @@ def parse_models(model: str, adapters: list[str]) -> dict[str, str]:
     return models
 
 
-def load_engines(models: dict[str, str | Engine], batch_size: int = 64, dtype: str = "auto") -> dict[str, Engine]:
+def load_engines(models: dict[str, str | Engine], batch_size: int = 64, dtype: str = "auto",
+                 engine: str = "hf") -> dict[str, Engine]:
     """Model names → engines; each distinct reference is loaded once."""
     loaded: dict[str, Engine] = {}
     by_ref: dict[str, Engine] = {}
@@ -57,7 +58,7 @@ def load_engines(models: dict[str, str | Engine], batch_size: int = 64, dtype: s
             loaded[name] = ref
             continue
         if ref not in by_ref:
-            by_ref[ref] = Engine.load(ref, batch_size, dtype)
+            by_ref[ref] = Engine.load(ref, batch_size, dtype, engine)
         loaded[name] = by_ref[ref]
     return loaded
 
@@ -82,16 +83,17 @@ def check_models(models: dict[str, str | Engine]) -> None:
 def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: str = "text",
         models: dict[str, str | Engine] | None = None, out: str | Path = "ils-run",
         chunk_tokens: int | None = None, overlap: int | None = None, dry_run: bool = False,
-        progress: bool = False, batch_size: int = 64, dtype: str = "auto") -> dict[str, Any]:
+        progress: bool = False, batch_size: int = 64, dtype: str = "auto", engine: str = "hf") -> dict[str, Any]:
     """Run ``instruction`` over ``input`` (a file, or ``-`` for stdin); returns the result record."""
     out = Path(out)
     models = models or {"default": "default"}
     spec = resolve_plan(plan, instruction, answer)
     check_plan(spec, set(models))
-    check_models(models)
+    if engine == "hf":
+        check_models(models)  # other engines name files or served models this check does not know
     path = spool_stdin(out / "input.txt") if str(input) == "-" else Path(input)
     check_input(path)
-    engines = load_engines(models, batch_size, dtype)
+    engines = load_engines(models, batch_size, dtype, engine)
     if plan == "auto":
         spec = _auto(spec, instruction, answer, engines["default"], path)
     runner = Runner(spec, engines, path, out, chunk_tokens, overlap, batch_size)
