@@ -53,7 +53,7 @@ def ils_server(cpus: str, extra: list[str]):
     url = f"http://127.0.0.1:{port}/v1"
     try:
         _wait_ready(url, proc)
-        yield url, proc.pid
+        yield url, proc.pid, f"sqlite:///{db}"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
@@ -166,7 +166,7 @@ def run_cpu_set(cpus: str, clients: list[int], args) -> None:
     from ils.models.sources import resolve
 
     model_dir = str(resolve("default"))
-    with ils_server(cpus, []) as (url, pid):
+    with ils_server(cpus, []) as (url, pid, _):
         servers = {"ILS": (url, "default", pid)}
         peers = [] if args.no_vllm else [("vLLM defaults", []), ("vLLM best", args.vllm_best.split())]
         with _peers(model_dir, cpus, [p for p in peers if p[1] or p[0] == "vLLM defaults"], servers):
