@@ -23,7 +23,7 @@ def test_train_generate_chat_eval(tiny_llama, toy_data, tmp_path):
     cfg.write_text(f"model: {tiny_llama}\ndata: {toy_data}\noutput: {run}\nbf16: false\nmax_steps: 2\n"
                    f"eval: {{test: {toy_data}, max_new_tokens: 4}}\n")
     out = _ok(["train", str(cfg), "--lr", "1e-3", "--lora.r", "4", "--save_every", "1"])
-    assert "before vs after tuning" in out and str(run) in out
+    assert "evaluation" in out and str(run) in out and "zero-shot" in out
     assert json.loads((run / "ils.json").read_text())["status"] == "done"
     assert "lr: 0.001" in (run / "config.yaml").read_text()
     out = _ok(["generate", "-m", str(run), "-p", "Add 1 and 2.", "--max-new-tokens", "3"])

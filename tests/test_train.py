@@ -124,10 +124,11 @@ def test_eval_block_scores_few_shot_baselines_beside_before_and_after(tiny_llama
     test = str(data / "test.jsonl")
     run = train(_cfg(tiny_llama, data, tmp_path / "run", max_steps=2, eval_every=0, save_every=0,
                      eval=EvalOptions(test=test, limit=3, max_new_tokens=4, modes=["few-shot:2"])))
-    rows = json.loads((run / "eval" / "comparison.json").read_text())
-    assert set(rows["add"]) >= {"before", "few-shot:2", "after"}
-    shots = json.loads((run / "eval" / "few-shot-2" / "report.json").read_text())
-    assert shots["tasks"]["add"]["n"] == 3
-    assert (run / "plots" / "eval.png").stat().st_size > 1000
+    combined = json.loads((run / "eval" / "report.json").read_text())  # the layout `ils eval -o` writes
+    assert list(combined["modes"]) == ["zero-shot", "few-shot:2", str(run)]
+    assert {(r["task"], r["mode"]) for r in combined["table"]} == {("add", m) for m in combined["modes"]}
+    shots = json.loads((run / "eval" / "1-few-shot-2" / "report.json").read_text())
+    assert shots["tasks"]["add"]["n"] == 3 and (run / "eval" / "2-run" / "predictions.jsonl").is_file()
+    assert (run / "eval" / "charts" / "metric_per_mode.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="eval modes"):
         EvalOptions(test=test, modes=[str(run)])

@@ -9,7 +9,6 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from ils.errors import ILSError
 
@@ -35,7 +34,7 @@ def train(ctx: typer.Context,
     config = Path(args.pop(0)) if args and not args[0].startswith("--") else None
     overrides = parse_overrides(args)
     if resume and config is None:
-        cfg = TrainConfig(data="", output=overrides.get("output", "runs/run"))
+        cfg = TrainConfig(data="", output=overrides.get("output") or "runs/run")
     else:
         cfg = load_config(TrainConfig, config, overrides)
     _print_run(run_train(cfg, resume=resume))
@@ -124,7 +123,9 @@ def chat(model: str = typer.Option("default", "--model", "-m"), max_new_tokens: 
 
 
 @app.command("eval")
-def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder (its test.jsonl)"),
+def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder (its --split)"),
+             split: str = typer.Option("test", help="split of a dataset folder: test, or validation while "
+                                       "choosing a recipe"),
              compare: str = typer.Option("zero-shot", "--compare", "--mode", help="comma-separated modes: "
                                          "zero-shot, few-shot:K[:similar], or a run folder / model (tuned)"),
              model: str = typer.Option("default", "--model", "-m", help="base model for zero-/few-shot"),
@@ -133,13 +134,14 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
              max_new_tokens: int = 32, batch_size: int = 16, seed: int = 0,
              plain: bool = typer.Option(False, help="score unregistered tasks by exact text match")):
     """Zero-shot, few-shot and tuned side by side: parsed and likelihood scores, charts, report.html."""
-    from ils.evaluate.modes import evaluate_modes, read_split
+    from ils.dataset import read_split
+    from ils.evaluate.modes import evaluate_modes
     from ils.evaluate.report import rich_table
-    from ils.infer.engine import Sampling
+    from ils.infer.protocol import Sampling
 
     specs = [s for s in compare.split(",") if s.strip()]
     pool = train or (test if test.is_dir() and (test / "train.jsonl").is_file() else None)
-    report = evaluate_modes(read_split(test, "test", limit), specs, output, model,
+    report = evaluate_modes(read_split(test, split, limit), specs, output, model,
                             read_split(pool, "train") if pool and any("few" in s for s in specs) else None,
                             Sampling(max_new_tokens), batch_size, seed, strict=not plain,
                             sources={"test": test, "train": pool})
@@ -159,7 +161,7 @@ def rescore_cmd(folder: Path = typer.Argument(..., help="an eval output folder o
 
 
 @app.command("compare")
-def compare_cmd(reports: list[Path] = typer.Argument(..., help="ils eval output folders or report.json files")):
+def compare_cmd(reports: list[Path] = typer.Argument(..., help="ils eval output folders or run folders")):
     """Earlier evaluation reports side by side, with deltas against the first column."""
     from ils.evaluate.compare import compare_reports, rich_compare
 
@@ -228,7 +230,7 @@ def data_build(config: Path, output: Path = typer.Option(..., "-o", "--output"),
 
     folder = build_dataset(config, output, skip_invalid=skip_invalid)
     manifest = json.loads((folder / "manifest.json").read_text())
-    out.print(f"wrote {folder}: " + json.dumps(manifest.get("splits", manifest.get("counts", {})))[:400])
+    out.print(f"wrote {folder}: " + ", ".join(f"{k} {v}" for k, v in manifest["splits"].items()))
     out.print(f"report: {folder / 'report.md'}")
 
 
@@ -242,16 +244,7 @@ def data_procedural(output: Path = typer.Option(..., "-o", "--output"),
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     folder = build_dataset(output, names, n=n, seed=seed)
     manifest = json.loads((folder / "manifest.json").read_text())
-    out.print(f"wrote {folder}: " + ", ".join(f"{k} {v['total']}" for k, v in manifest["counts"].items()))
-
-
-@data_app.command("squad-halves")
-def data_squad_halves(src: Path, output: Path = typer.Option(..., "-o", "--output")):
-    """Split a SQuAD-format file by article into train.jsonl (first half) and test.jsonl."""
-    from ils.train.heads.qa import split_by_article
-
-    for path in split_by_article(src, output):
-        out.print(f"wrote {path}: {sum(1 for _ in path.open())} questions")
+    out.print(f"wrote {folder}: " + ", ".join(f"{k} {v}" for k, v in manifest["splits"].items()))
 
 
 @app.command()
@@ -288,27 +281,16 @@ def keys_create(name: str, db: Optional[str] = typer.Option(None, help="store UR
     print(open_store(db).create_api_key(name))
 
 
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else f"{x:.3f}"
-
-
 def _print_run(run: Path) -> None:
+    from ils.evaluate.report import rich_table
     from ils.io import RunDir
 
     rd = RunDir(run)
-    comparison = rd.eval / "comparison.json"
-    if comparison.is_file():
-        rows = json.loads(comparison.read_text())
-        table = Table(title="before vs after tuning (same test records)")
-        for col in ("task", "metric", "before", "after"):
-            table.add_column(col, justify="left" if col in ("task", "metric") else "right")
-        for task, r in rows.items():
-            table.add_row(task, r["metric"], _fmt(r["before"]), _fmt(r["after"]))
-        out.print(table)
+    combined = rd.eval / "report.json"
+    if combined.is_file():
+        out.print(rich_table(json.loads(combined.read_text())))
     weights = rd.adapter if rd.adapter.is_dir() else rd.model
-    if (rd.eval / "head.json").is_file():
-        out.print(json.dumps(json.loads((rd.eval / "head.json").read_text()), indent=1))
-    out.print(f"run folder: {rd.root}\nadapter/model: {weights}"
+    out.print(f"run folder: {rd.root}\nadapter/model: {weights}\nevaluation: {combined}"
               f"\nplots: {', '.join(str(p) for p in sorted(rd.plots.glob('*.png')))}")
 
 

@@ -1,8 +1,8 @@
 """Put earlier evaluation reports side by side: per task and mode, the score and its delta to the first.
 
-Accepts a combined report (``ils eval`` output folder or its report.json, one column per mode) or a
-single-model report (runner.py's report.json, e.g. a run's eval/after): every mode of every report
-becomes one column, named ``report-folder/mode``.
+Reads one shape, the combined report that ``ils eval -o`` writes and every run folder keeps in
+``eval/``: give the output folder, its report.json, or the run folder. Every mode of every report
+becomes one column, named ``folder/mode``.
 """
 
 from __future__ import annotations
@@ -15,23 +15,23 @@ from ils.errors import EvalError
 
 
 def load_report(path: str | Path) -> dict[str, dict]:
-    """{column name: single-mode report} from a report folder or file."""
+    """{column name: mode report} from an evaluation folder, a run folder or a report.json."""
     path = Path(path)
+    name = path.name if path.is_dir() else path.parent.name
+    if (path / "ils.json").is_file():
+        path = path / "eval"
     file = path / "report.json" if path.is_dir() else path
     if not file.is_file():
-        raise EvalError(f"{path}: no report.json here (give an `ils eval` output folder or a report.json)")
+        raise EvalError(f"{path}: no report.json here (give an `ils eval` output folder, a run folder "
+                        "or a report.json)")
     try:
         data = json.loads(file.read_text())
     except json.JSONDecodeError as e:
         raise EvalError(f"{file}:{e.lineno}: not valid JSON: {e.msg}") from None
-    name = file.parent.name
-    if "modes" in data:
-        return {
-            f"{name}/{Path(mode).name if '/' in mode else mode}": rep for mode, rep in data["modes"].items()
-        }
-    if "tasks" in data:
-        return {name: data}
-    raise EvalError(f"{file}: not an ILS evaluation report (no 'modes' or 'tasks')")
+    if "modes" not in data:
+        raise EvalError(f"{file}: not a combined ILS evaluation report (no 'modes'); give the folder "
+                        "`ils eval -o` wrote or the run folder, not one mode's report")
+    return {f"{name}/{Path(mode).name if '/' in mode else mode}": rep for mode, rep in data["modes"].items()}
 
 
 def compare_reports(paths: Sequence[str | Path]) -> dict:

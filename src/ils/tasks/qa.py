@@ -1,7 +1,10 @@
 """Extractive question answering from SQuAD JSON; every answer is checked against its context.
 
 The gold answer keeps every reference text (SQuAD dev has several per question) and the offset of
-the first; the target is the first reference, so parsing the target gives the gold span back.
+the first; the target is the first reference, so parsing the target gives the gold span back. An
+encoder learns it with the span head: the start and end of the answer inside the context.
+Option ``articles: [first, end]`` reads only those articles (a slice), so a config can split one
+SQuAD file by article.
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ class QATask(Task):
     metric = "squad"
     input_fields = ("context", "question")
     output = "span"
+    head = "span"
     templates = TEMPLATES
+    options = {"articles": None}
 
     def parse(self, text: str) -> str:
         # Quotes are kept: some gold answers are quoted titles ("Hymn for the Weekend"), and the
@@ -51,14 +56,22 @@ class QATask(Task):
         if not path.is_file():
             raise RecordError(str(path), None, "file", "not found")
         data = json.loads(path.read_text(encoding="utf-8"))
+        first, end = self.options.get("articles") or (None, None)
         for i, article in enumerate(data.get("data", [])):
+            if (first is not None and i < first) or (end is not None and i >= end):
+                continue
             for j, para in enumerate(article.get("paragraphs", [])):
                 for k, qa in enumerate(para.get("qas", [])):
                     at = f"data[{i}].paragraphs[{j}].qas[{k}]"
                     yield _record(path, at, article.get("title", f"article{i}"), para["context"], qa)
 
-    def check(self, pred_text: str, answer: Any) -> bool:
-        return self.parse(pred_text) in answer["texts"]
+    def correct(self, parsed: Any, gold: Any) -> bool:
+        return parsed is not None and parsed in gold["texts"]
+
+    def head_input(self, ex: Any) -> dict[str, Any]:
+        f = self.fields(ex)
+        spans = f.get("answer_spans") or [{"text": f["answer"], "start": f["answer_start"]}]
+        return {"id": ex.id, "question": f["question"], "context": f["context"], "answers": spans}
 
     def answer(self, fields: dict[str, Any]) -> dict:
         return {"text": fields["answer"], "start": fields["answer_start"], "texts": fields["answers"]}
@@ -75,7 +88,7 @@ class QATask(Task):
 
 
 def _record(path: Path, at: str, title: str, context: str, qa: dict) -> RawRecord | RecordError:
-    texts, starts = [], []
+    texts, starts = [], []  # every annotator's answer, repeats included
     for a, ans in enumerate(qa.get("answers") or []):
         text, start = str(ans.get("text", "")), ans.get("answer_start")
         lead = len(text) - len(text.lstrip())
@@ -93,8 +106,9 @@ def _record(path: Path, at: str, title: str, context: str, qa: dict) -> RawRecor
     if not str(qa.get("question", "")).strip():
         return RecordError(str(path), None, f"{at}.question", "empty")
     fields = {"context": context, "question": qa.get("question", "").strip(), "title": title,
-              "answer": texts[0], "answer_start": starts[0], "answers": list(dict.fromkeys(texts))}
+              "answer": texts[0], "answer_start": starts[0], "answers": list(dict.fromkeys(texts)),
+              "answer_spans": [{"text": t, "start": s} for t, s in zip(texts, starts)]}
     return RawRecord(fields, str(path), None, group=title, ref=str(qa.get("id", at)))
 
 
-TASKS.add("qa", QATask())
+TASKS.add(QATask())
