@@ -103,9 +103,13 @@ def test_existing_output_needs_resume(tiny_llama, toy_data, tmp_path):
         train(_cfg(tiny_llama, toy_data, tmp_path / "run", max_steps=2))
 
 
-def test_unknown_method_lists_known(tiny_llama, toy_data, tmp_path):
+def test_unknown_method_lists_known_and_the_corrected_rerun_starts(tiny_llama, toy_data, tmp_path):
     with pytest.raises(ConfigError, match="unknown method 'nope'; known: adalora, adapter, bitfit, dora, freeze, full, ia3, lora, prefix, prompt"):
         train(_cfg(tiny_llama, toy_data, tmp_path / "run", method="nope"))
+    with pytest.raises(ConfigError, match="method_options.rank: Extra inputs"):
+        train(_cfg(tiny_llama, toy_data, tmp_path / "run", method="adapter", method_options={"rank": 4}))
+    assert not (tmp_path / "run").exists()  # nothing was created, so the corrected run is not refused
+    assert train(_cfg(tiny_llama, toy_data, tmp_path / "run", max_steps=1)).is_dir()
 
 
 def test_activation_checkpointing_gives_the_same_losses(tiny_llama, toy_data, tmp_path):
