@@ -24,7 +24,8 @@ def folder(tmp_path: Path, task: str, train_file: Path, val_file: Path, name: st
     """A dataset folder: ``train_file`` in train, ``val_file`` in validation and in test."""
     src = lambda path, split, n: {"task": task, "path": str(path), "split": split, "name": n,  # noqa: E731
                                   "options": options}
-    cfg = {"sources": [src(train_file, "train", "tr"), src(val_file, "validation", "va"), src(val_file, "test", "te")],
+    sources = [src(train_file, "train", "tr"), src(val_file, "validation", "va"), src(val_file, "test", "te")]
+    cfg = {"sources": sources,
            "splits": {"train": 1.0, "validation": 0.0, "test": 0.0}, "dedup": {"exact": False, "near": False}}
     return build_dataset(cfg, tmp_path / name, progress=False)
 
@@ -64,10 +65,10 @@ def _report(run: Path) -> dict:
 
 
 def test_sequence_head_learns_and_ils_eval_compare_rescore_agree(tiny_bert, tmp_path):
+    from ils.dataset import read_split
     from ils.evaluate.compare import compare_reports
     from ils.evaluate.modes import evaluate_modes
     from ils.evaluate.rescore import rescore
-    from ils.dataset import read_split
 
     data = folder(tmp_path, "sentiment", sentiment_tsv(tmp_path / "tr.tsv", 64, 0),
                   sentiment_tsv(tmp_path / "va.tsv", 32, 1))
@@ -163,9 +164,11 @@ def test_case_types_carry_capitals_past_an_uncased_tokenizer(tiny_bert, tmp_path
 
     head, tok = get_head("token"), load_tokenizer(tiny_bert)
     spec = HeadSpec("token", ["O", "B-PER"], 64, HeadOptions(case_types=True))
-    _, _, types = head.encode([{"words": ["Johnson", "in", "berlinville"], "tags": ["B-PER", "O", "O"]}], tok, spec)[0]
+    x = {"words": ["Johnson", "in", "berlinville"], "tags": ["B-PER", "O", "O"]}
+    _, _, types = head.encode([x], tok, spec)[0]
     assert types == [0, 1, 1, 0, 0, 0, 0]  # [CLS] john ##son in berlin ##ville [SEP]
-    data = folder(tmp_path, "ner", conll(tmp_path / "tr.txt", _cased(96, 0)), conll(tmp_path / "va.txt", _cased(32, 1)))
+    data = folder(tmp_path, "ner", conll(tmp_path / "tr.txt", _cased(96, 0)),
+                  conll(tmp_path / "va.txt", _cased(32, 1)))
     f1 = {}
     for cased in (False, True):
         run = train(_cfg(tiny_bert, data, tmp_path / f"run{cased}", "token", lr=1e-2, max_steps=60,
@@ -175,7 +178,8 @@ def test_case_types_carry_capitals_past_an_uncased_tokenizer(tiny_bert, tmp_path
 
 
 def test_head_options_a_kind_does_not_read_are_refused_before_anything_is_created(tiny_bert, tmp_path):
-    data = folder(tmp_path, "sentiment", sentiment_tsv(tmp_path / "tr.tsv", 8, 0), sentiment_tsv(tmp_path / "va.tsv", 4, 1))
+    data = folder(tmp_path, "sentiment", sentiment_tsv(tmp_path / "tr.tsv", 8, 0),
+                  sentiment_tsv(tmp_path / "va.tsv", 4, 1))
     bad = [("token", {"pooling": "mean"}, "head.pooling: the token head does not use it"),
            ("sequence", {"case_types": True}, "head.case_types: the sequence head does not use it"),
            ("auto", {"case_types": True}, "head.case_types: the sequence head does not use it"),
@@ -198,7 +202,8 @@ def squad_json(path: Path, n: int) -> Path:
         paras.append({"context": context, "qas": [{"id": str(k), "question": f"where did the {animal} run ?",
                                                    "answers": [{"text": g, "answer_start": context.index(g)}
                                                                for g in golds]}]})
-    path.write_text(json.dumps({"data": [{"title": f"t{k}", "paragraphs": [p]} for k, p in enumerate(paras)]}))
+    articles = [{"title": f"t{k}", "paragraphs": [p]} for k, p in enumerate(paras)]
+    path.write_text(json.dumps({"data": articles}))
     return path
 
 
@@ -215,7 +220,8 @@ def test_span_windows_find_an_answer_past_the_first_window(tiny_bert):
     tok = load_tokenizer(tiny_bert)
     context = "the cat sat on the mat . " * 6 + "the dog ran in the park ."
     start = context.index("the park")
-    enc = windows(tok, [{"question": "where did the dog run ?", "context": context}], _qa_spec(max_length=24, doc_stride=8))
+    x = {"question": "where did the dog run ?", "context": context}
+    enc = windows(tok, [x], _qa_spec(max_length=24, doc_stride=8))
     spans = [answer_tokens(enc, i, start, start + 8) for i in range(len(enc["input_ids"]))]
     assert len(spans) > 2 and spans[0] == (0, 0)
     i, (s, e) = next((i, sp) for i, sp in enumerate(spans) if sp != (0, 0))
@@ -236,11 +242,12 @@ def test_span_all_answers_trains_on_each_distinct_gold_span(tiny_bert):
     from ils.models.loading import load_tokenizer
 
     tok, head, x = load_tokenizer(tiny_bert), get_head("span"), _qa_input()
-    spans = {flag: [tuple(lab) for _, lab, _ in head.encode([x], tok, _qa_spec(doc_stride=8, all_answers=flag))]
+    spans = {flag: [tuple(y) for _, y, _ in head.encode([x], tok, _qa_spec(doc_stride=8, all_answers=flag))]
              for flag in (False, True)}
     assert len(spans[False]) == 1 and len(spans[True]) == 3 and spans[False][0] in spans[True]
     offsets = windows(tok, [x], _qa_spec(doc_stride=8))["offset_mapping"][0]
-    assert [x["context"][offsets[s][0]:offsets[e][1]] for s, e in spans[True]] == ["the big park", "big park", "park"]
+    texts = [x["context"][offsets[s][0]:offsets[e][1]] for s, e in spans[True]]
+    assert texts == ["the big park", "big park", "park"]
 
 
 def test_span_marginal_loss_keeps_one_item_per_window_and_sums_gold_probabilities(tiny_bert):
@@ -273,7 +280,8 @@ def test_span_head_trains_and_the_qa_task_scores_it(tiny_bert, tmp_path, loss):
         {"task": "qa", "path": str(raw), "split": "test", "name": "b", "options": {"articles": [40, None]}}],
         "splits": {"train": 1.0, "validation": 0.0, "test": 0.0}, "dedup": {"exact": False, "near": False}},
         tmp_path / "ds", progress=False)
-    assert json.loads((data / "manifest.json").read_text())["splits"] == {"train": 40, "validation": 0, "test": 8}
+    splits = json.loads((data / "manifest.json").read_text())["splits"]
+    assert splits == {"train": 40, "validation": 0, "test": 8}
     run = train(_cfg(tiny_bert, data, tmp_path / "run", "span", lr=1e-2, max_steps=60, eval_every=0,
                      head=HeadOptions(kind="span", doc_stride=16, all_answers=True, answer_loss=loss)))
     qa = _report(run)["tasks"]["qa"]
@@ -286,13 +294,15 @@ def test_bad_head_input_fails_before_anything_is_created(tiny_bert, tmp_path):
     with pytest.raises(ConfigError, match="needs a causal LM"):
         train(_cfg(tiny_bert, data, tmp_path / "a", "sequence", method="prefix"))
     with pytest.raises(TrainingError, match=r"labels \['positive'\] are not in the head's label set"):
-        train(_cfg(tiny_bert, data, tmp_path / "b", "sequence", head=HeadOptions(kind="sequence", labels=["negative"])))
+        train(_cfg(tiny_bert, data, tmp_path / "b", "sequence",
+                   head=HeadOptions(kind="sequence", labels=["negative"])))
     with pytest.raises(ConfigError, match="longer than the model's 64 positions"):
         train(_cfg(tiny_bert, data, tmp_path / "c", "sequence", max_length=128))
     with pytest.raises(ConfigError, match="unknown method"):
         train(_cfg(tiny_bert, data, tmp_path / "d", "sequence", method="nope"))
     with pytest.raises(ConfigError, match="eval.modes"):
-        train(_cfg(tiny_bert, data, tmp_path / "e", "sequence", eval=EvalOptions(test=str(data), modes=["few-shot:2"])))
+        train(_cfg(tiny_bert, data, tmp_path / "e", "sequence",
+                   eval=EvalOptions(test=str(data), modes=["few-shot:2"])))
     nli = tmp_path / "nli.jsonl"
     nli.write_text('{"premise": "the cat sat", "hypothesis": "a cat sat", "label": "0"}\n' * 4)
     with pytest.raises(ConfigError, match="task 'nli' has no encoder head"):

@@ -76,7 +76,8 @@ class HeadOptions(Strict):
 
     def changed(self) -> list[str]:
         """The head options (not ``kind``) that differ from their defaults."""
-        return [k for k, f in type(self).model_fields.items() if k != "kind" and getattr(self, k) != f.default]
+        fields = type(self).model_fields
+        return [k for k, f in fields.items() if k != "kind" and getattr(self, k) != f.default]
 
 
 class TrainConfig(Strict):
@@ -84,7 +85,7 @@ class TrainConfig(Strict):
     data: str = Field(..., description="training file, or a dataset folder with train.jsonl")
     validation: str | None = Field(None, description="validation file (default: the dataset's)")
     output: str = Field("runs/run", description="run folder to create (or resume)")
-    method: str = Field("lora", description="tuning method (docs/methods.md); an unknown name lists the known")
+    method: str = Field("lora", description="tuning method (docs/methods.md); an unknown name lists them")
     lora: LoraOptions = LoraOptions()
     method_options: dict[str, Any] = Field({}, description="options of the chosen method (see docs/methods.md)")
     head: HeadOptions = Field(HeadOptions(), description="encoder head: its kind and options")

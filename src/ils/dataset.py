@@ -97,9 +97,10 @@ def report(man: dict) -> list[str]:
              "Splits: " + ", ".join(f"{k} {v}" for k, v in man["splits"].items())]
     for title, key in (("Tasks", "per_task"), ("Templates", "per_template")):
         lines += ["", f"## {title}", "", "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-        lines += [f"| {k} | " + " | ".join(str(v.get(s, 0)) for s in names) + " |" for k, v in man[key].items()]
+        lines += [f"| {k} | " + " | ".join(str(v.get(s, 0)) for s in names) + " |"
+                  for k, v in man[key].items()]
     lines += ["", "## Drops", "", "| stage: reason | records |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in sorted(man["drops_by_reason"].items())]
     if man["drops"]:
-        lines += ["", "Every dropped record, with its source and full reason, is in `manifest.json` (`drops`)."]
+        lines += ["", "Every dropped record, with its source and full reason, is in `manifest.json`."]
     return lines

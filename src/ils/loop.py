@@ -130,7 +130,8 @@ def decontaminate(examples: list[Example], against: list[Example], n: int = 8) -
     from ils.data.decontaminate import build_index
 
     index = build_index([t for ex in against for t in (_prompt_text(ex), ex.instruction)], n)
-    kept = [ex for ex in examples if index.match(_prompt_text(ex)) is None and index.match(ex.instruction) is None]
+    kept = [ex for ex in examples
+            if index.match(_prompt_text(ex)) is None and index.match(ex.instruction) is None]
     return kept, len(examples) - len(kept)
 
 

@@ -92,7 +92,8 @@ def test_loop_keeps_filters_and_writes_dataset(tmp_path):
     for f in ("train.jsonl", "validation.jsonl", "test.jsonl", "manifest.json", "report.md",
               "plots/rouge_vs_seeds.png", "plots/verb_object.png"):
         assert (out / f).is_file(), f
-    assert ": near duplicate of the pool |" in (out / "report.md").read_text() and man["kind"] == "self-instruct"
+    assert ": near duplicate of the pool |" in (out / "report.md").read_text()
+    assert man["kind"] == "self-instruct"
     assert all(0 <= k["max_rouge_seed"] <= 1 for k in kept)
 
 

@@ -68,7 +68,7 @@ def test_parser_reads_label_and_direction_or_says_unparseable():
     assert len(LABELS) == 19 and task.answer_choices() == LABELS
     assert task.parse("The answer is cause-effect ( E2 , e1 ).") == "Cause-Effect(e2,e1)"
     assert task.parse(" Other.") == "Other" and task.parse("Message-Topic(e1,e2)") == "Message-Topic(e1,e2)"
-    assert task.parse("Cause-Effect") is None and task.parse("Foo-Bar(e1,e2)") is None and task.parse("yes") is None
+    assert [task.parse(t) for t in ("Cause-Effect", "Foo-Bar(e1,e2)", "yes")] == [None, None, None]
 
 
 def test_every_template_renders_an_answer_that_parses_back(tmp_path):
@@ -89,10 +89,11 @@ def test_official_score_by_hand():
 
 
 def _perl_official(scorer: Path, pred: Path, key: Path) -> tuple[float, float, float]:
-    out = subprocess.run(["perl", str(scorer), str(pred), str(key)], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(["perl", str(scorer), str(pred), str(key)], capture_output=True, text=True,
+                         check=True).stdout
     official = out.split("TAKING DIRECTIONALITY INTO ACCOUNT -- OFFICIAL")[1]
-    p, r, f = re.search(r"MACRO-averaged result.*?P =\s*([\d.]+)%\s*R =\s*([\d.]+)%\s*F1 =\s*([\d.]+)%", official,
-                        re.S).groups()
+    macro = r"MACRO-averaged result.*?P =\s*([\d.]+)%\s*R =\s*([\d.]+)%\s*F1 =\s*([\d.]+)%"
+    p, r, f = re.search(macro, official, re.S).groups()
     return float(p), float(r), float(f)
 
 
@@ -120,10 +121,11 @@ def test_official_score_equals_the_perl_scorer_on_a_prediction_file(tmp_path):
 
 
 def _data(tmp_path: Path) -> Path:
-    tr, va = semeval_file(tmp_path / "tr.txt", toy_rows(96, 0)), semeval_file(tmp_path / "va.txt", toy_rows(24, 1))
+    tr = semeval_file(tmp_path / "tr.txt", toy_rows(96, 0))
+    va = semeval_file(tmp_path / "va.txt", toy_rows(24, 1))
     src = lambda p, split, name: {"task": "relation", "path": str(p), "split": split, "name": name}  # noqa: E731
-    return build_dataset({"sources": [src(tr, "train", "tr"), src(va, "validation", "va"), src(va, "test", "te")],
-                          "splits": {"train": 1.0, "validation": 0.0, "test": 0.0},
+    sources = [src(tr, "train", "tr"), src(va, "validation", "va"), src(va, "test", "te")]
+    return build_dataset({"sources": sources, "splits": {"train": 1.0, "validation": 0.0, "test": 0.0},
                           "dedup": {"exact": False, "near": False}}, tmp_path / "ds", progress=False)
 
 

@@ -35,7 +35,8 @@ def evaluate_encoder(run: str | Path, examples: list[Example], out_dir: str | Pa
         if task.head != spec.kind:
             raise EvalError(f"{ex.source or ex.id}: task '{task.name}' is not learned by the {spec.kind} "
                             f"head of {run} (its head: {task.head})")
-    outputs = get_head(spec.kind).predict(model, tok, [t.head_input(ex) for ex, t in zip(examples, tasks)], spec)
+    inputs = [t.head_input(ex) for ex, t in zip(examples, tasks)]
+    outputs = get_head(spec.kind).predict(model, tok, inputs, spec)
     answers = [t.from_head(o, ex) for ex, t, o in zip(examples, tasks, outputs)]
     rows = [make_row(ex, t, t.answer_text(a), answer=a) for ex, t, a in zip(examples, tasks, answers)]
     result = report(label or str(run), rows, time.perf_counter() - start, **(info or {}))

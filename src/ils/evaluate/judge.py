@@ -52,7 +52,8 @@ def make_row(ex: Example, task: Task, output: str, **extra: Any) -> dict:
 def judged(row: dict, task: Task) -> dict:
     """The row with its output parsed by ``task`` (unless it carries an answer) and judged."""
     parsed = row["answer"] if "answer" in row else task.parse(row["output"])
-    return {**row, "parsed": parsed, "unparseable": parsed is None, "correct": task.correct(parsed, row["reference"])}
+    return {**row, "parsed": parsed, "unparseable": parsed is None,
+            "correct": task.correct(parsed, row["reference"])}
 
 
 def score(rows: list[dict], predictions: list[Any], task: Task) -> dict:

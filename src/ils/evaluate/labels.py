@@ -36,8 +36,8 @@ def same_labels(test: Sequence[Example], train: Sequence[Example]) -> None:
     for name, labels in _labels(test).items():
         missing = labels - seen.get(name, set())
         if missing:
-            raise EvalError(f"label spaces differ for task {name!r}: test has {sorted(missing)} that the train "
-                            f"split never has (train: {sorted(seen.get(name, set()))})")
+            raise EvalError(f"label spaces differ for task {name!r}: test has {sorted(missing)} that the "
+                            f"train split never has (train: {sorted(seen.get(name, set()))})")
 
 
 def check_run_labels(ref: str, test: Sequence[Example]) -> None:

@@ -52,7 +52,8 @@ def parse_mode(spec: str, model: str = "default") -> Mode:
         except ValueError:
             raise EvalError(f"mode {spec!r}: k must be an integer, as in few-shot:4") from None
         select = parts[2] if len(parts) > 2 else "random"
-        return Mode(f"few-shot:{k}" + (f":{select}" if select != "random" else ""), "few-shot", model, k, select)
+        name = f"few-shot:{k}" + (f":{select}" if select != "random" else "")
+        return Mode(name, "few-shot", model, k, select)
     return Mode(spec, "tuned", _check_model_ref(spec))
 
 
@@ -72,7 +73,7 @@ def check_modes(modes: Sequence[Mode], test: Sequence[Example], train: Sequence[
         if m.kind == "few-shot" and not train:
             raise EvalError(f"mode {m.name}: few-shot needs a train split (--train, or a dataset folder)")
         if m.kind == "few-shot" and m.k > len(train or []):
-            raise EvalError(f"mode {m.name}: k={m.k} is larger than the train split ({len(train or [])} records)")
+            raise EvalError(f"mode {m.name}: k={m.k} is larger than the train split ({len(train)} records)")
         if m.kind == "tuned":
             check_run_labels(m.model, test)
 
@@ -99,9 +100,10 @@ def score_mode(i: int, mode: Mode, test: list[Example], train: list[Example] | N
     info = {"mode": asdict(mode), "fingerprints": _fingerprints(mode, sources or {})}
     if mode.kind == "tuned" and is_encoder_run(mode.model):
         return evaluate_encoder(mode.model, test, dest, mode.name, strict, info=info)
-    shots = FewShot(train or [], mode.k, mode.select, seed).exemplars(test) if mode.kind == "few-shot" else None
-    return evaluate(engines.get(mode.model), test, dest, sampling, mode.name, progress, shots=shots, strict=strict,
-                    info=info)
+    few = mode.kind == "few-shot"
+    shots = FewShot(train or [], mode.k, mode.select, seed).exemplars(test) if few else None
+    return evaluate(engines.get(mode.model), test, dest, sampling, mode.name, progress, shots=shots,
+                    strict=strict, info=info)
 
 
 def combine(out: Path, modes: Sequence[Mode], config: dict) -> dict:
@@ -115,7 +117,8 @@ def combine(out: Path, modes: Sequence[Mode], config: dict) -> dict:
 
 def evaluate_modes(test: list[Example], specs: Sequence[str], out: str | Path, model: str = "default",
                    train: list[Example] | None = None, sampling: Sampling | None = None, batch_size: int = 16,
-                   seed: int = 0, progress: bool = True, strict: bool = True, sources: dict | None = None) -> dict:
+                   seed: int = 0, progress: bool = True, strict: bool = True,
+                   sources: dict | None = None) -> dict:
     """Evaluate every mode on ``test``; write one folder per mode and the combined report, charts, html."""
     out, sampling = Path(out), sampling or Sampling()
     modes = [parse_mode(s, model) for s in specs]

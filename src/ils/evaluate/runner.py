@@ -25,7 +25,7 @@ def evaluate(engine: Engine, examples: list[Example], out_dir: str | Path | None
              sampling: Sampling | None = None, label: str = "", progress: bool = True, *,
              shots: Sequence[Sequence[Example]] | None = None, likelihood: bool = True,
              strict: bool = False, info: dict | None = None) -> dict:
-    """Score ``examples``; write report.json (with ``info``) and predictions.jsonl to ``out_dir`` when given."""
+    """Score ``examples``; write report.json (with ``info``) and predictions.jsonl to ``out_dir``."""
     start, sampling = time.perf_counter(), sampling or Sampling()
     tasks = [task_of(ex, strict) for ex in examples]
     chats, kept = build_chats(engine, examples, shots, sampling.max_new_tokens)
@@ -33,7 +33,7 @@ def evaluate(engine: Engine, examples: list[Example], out_dir: str | Path | None
     rows = [make_row(ex, t, out, shots=k) for ex, t, out, k in zip(examples, tasks, outputs, kept)]
     if likelihood:
         add_likelihood(engine, rows, tasks, chats)
-    result = report(label, rows, time.perf_counter() - start, shots=_shots_summary(shots, kept), **(info or {}))
+    result = report(label, rows, time.perf_counter() - start, shots=_shots(shots, kept), **(info or {}))
     if out_dir is not None:
         write_folder(Path(out_dir), result, rows)
     return result
@@ -45,13 +45,15 @@ def build_chats(engine: Engine, examples: list[Example], shots: Sequence[Sequenc
     if not shots:
         return [ex.prompt_messages for ex in examples], [0] * len(examples)
     budget = engine.context - max_new_tokens
-    fitted = [fit_chat(list(s), ex, engine.count_tokens, budget) for ex, s in zip(examples, shots, strict=True)]
+    fitted = [fit_chat(list(s), ex, engine.count_tokens, budget)
+              for ex, s in zip(examples, shots, strict=True)]
     return [c for c, _ in fitted], [k for _, k in fitted]
 
 
-def _shots_summary(shots: Any, kept: list[int]) -> dict:
+def _shots(shots: Any, kept: list[int]) -> dict:
     asked = max((len(s) for s in shots), default=0) if shots else 0
-    return {"k": asked, "mean_kept": sum(kept) / len(kept) if kept else 0.0, "trimmed": sum(k < asked for k in kept)}
+    return {"k": asked, "mean_kept": sum(kept) / len(kept) if kept else 0.0,
+            "trimmed": sum(k < asked for k in kept)}
 
 
 def add_likelihood(engine: Engine, rows: list[dict], tasks: list[Task], chats: list[list[dict]]) -> None:

@@ -135,8 +135,9 @@ def verb_object_plot(kept: list[dict], path: Path, top: int = 20) -> Path:
 
 def markdown(man: dict) -> list[str]:
     """The self-instruct sections of report.md, after the common tables."""
-    lines = ["", "## Self-instruct", "", f"- kept tasks: {man['kept_tasks']} of {man['candidates']} candidate "
-             f"instructions (kept fraction {man['kept_fraction']:.1%}); examples: {man['examples']}",
+    lines = ["", "## Self-instruct", "",
+             f"- kept tasks: {man['kept_tasks']} of {man['candidates']} candidate instructions "
+             f"(kept fraction {man['kept_fraction']:.1%}); examples: {man['examples']}",
              f"- classification tasks: {man['classification']}; by kind: {man['by_kind']}",
              f"- mean highest ROUGE-L with a seed: {man['rouge_vs_seeds']['mean']}", "",
              "## Rounds\n", "| round | kept | pool | dropped |", "|---:|---:|---:|---|"]

@@ -28,18 +28,19 @@ LABELS = (OTHER, *(f"{r}({a},{b})" for r in RELATIONS for a, b in (("e1", "e2"),
 FORMAT = "the relation and its direction, e.g. Cause-Effect(e1,e2) when e1 causes e2, or Other"
 
 TEMPLATES = (
-    Template("question", "Which semantic relation holds between e1 = \"{{ e1 }}\" and e2 = \"{{ e2 }}\" in the "
-             f"sentence below? Answer with {FORMAT}.\n\nSentence: {{{{ sentence }}}}", "{{ relation }}", "question"),
-    Template("command", f"Classify the relation between the nominals marked <e1> and <e2>. Reply with {FORMAT}."
-             "\n\n{{ sentence }}", "{{ relation }}", "command"),
+    Template("question", "Which semantic relation holds between e1 = \"{{ e1 }}\" and e2 = \"{{ e2 }}\" in "
+             f"the sentence below? Answer with {FORMAT}.\n\nSentence: {{{{ sentence }}}}", "{{ relation }}",
+             "question"),
+    Template("command", "Classify the relation between the nominals marked <e1> and <e2>. Reply with "
+             f"{FORMAT}.\n\n{{{{ sentence }}}}", "{{ relation }}", "command"),
     Template("options", "{{ sentence }}\n\nWhat is the relation between e1 ({{ e1 }}) and e2 ({{ e2 }})?\n"
              "Options:\n{% for o in labels %}- {{ o }}\n{% endfor %}", "{{ relation }}", "options"),
     Template("short", "Sentence: {{ sentence }}\ne1: {{ e1 }}\ne2: {{ e2 }}\nRelation (Name(e1,e2), "
              "Name(e2,e1) or Other):", "{{ relation }}", "command"),
     Template("describe", "How is \"{{ e1 }}\" (e1) related to \"{{ e2 }}\" (e2) in: {{ text }}\nRelations: "
              f"{', '.join(RELATIONS)}. Answer with {FORMAT}.", "{{ relation }}", "question"),
-    Template("inverted", "Write a sentence with two nominals, marked <e1>…</e1> and <e2>…</e2>, that stand in "
-             "the relation {{ relation }}.", "{{ sentence }}", "inverted"),
+    Template("inverted", "Write a sentence with two nominals, marked <e1>…</e1> and <e2>…</e2>, that "
+             "stand in the relation {{ relation }}.", "{{ sentence }}", "inverted"),
 )
 
 _LABEL = re.compile(r"([A-Za-z]+)\s*-\s*([A-Za-z]+)\s*\(\s*(e[12])\s*,\s*(e[12])\s*\)", re.I)
@@ -109,8 +110,10 @@ def official_score(predictions: list[str | None], references: list[str]) -> dict
     for r in sorted(k for k in gold if k is not None):
         p = right[r] / proposed[r] if proposed[r] else 0.0
         c = right[r] / gold[r]
-        per[r] = {"precision": p, "recall": c, "f1": 2 * p * c / (p + c) if p + c else 0.0, "support": gold[r]}
-    macro = {k: sum(v[k] for v in per.values()) / len(per) if per else 0.0 for k in ("precision", "recall", "f1")}
+        f1 = 2 * p * c / (p + c) if p + c else 0.0
+        per[r] = {"precision": p, "recall": c, "f1": f1, "support": gold[r]}
+    macro = {k: sum(v[k] for v in per.values()) / len(per) if per else 0.0
+             for k in ("precision", "recall", "f1")}
     exact = sum(p == g for p, g in zip(predictions, references))
     return {"semeval_macro_f1": macro["f1"], "score": macro["f1"], "macro_precision": macro["precision"],
             "macro_recall": macro["recall"], "accuracy_19way": exact / len(references) if references else 0.0,
@@ -144,7 +147,8 @@ def _record(path: Path, line: int, block: list[str]) -> RawRecord | RecordError:
     if set(spans) != {"e1", "e2"}:
         return RecordError(str(path), line, "sentence", "needs one <e1>…</e1> and one <e2>…</e2>")
     fields = {"id": sent_id.strip(), "sentence": sentence, "text": text, "relation": block[1].strip(),
-              **{k: text[s:e] for k, (s, e) in spans.items()}, **{f"{k}_span": list(v) for k, v in spans.items()}}
+              **{k: text[s:e] for k, (s, e) in spans.items()},
+              **{f"{k}_span": list(v) for k, v in spans.items()}}
     return RawRecord(fields, str(path), line, ref=sent_id.strip())
 
 

@@ -52,6 +52,7 @@ def eval_after(cfg: TrainConfig, run: RunDir) -> dict | None:
     modes = _modes(cfg, run)
     test, train = _records(cfg, modes)
     engines = Engines(cfg.eval.batch_size)
-    score_mode(len(modes) - 1, modes[-1], test, train, engines, run.eval, _sampling(cfg), cfg.seed, strict=False)
+    last = len(modes) - 1
+    score_mode(last, modes[last], test, train, engines, run.eval, _sampling(cfg), cfg.seed, strict=False)
     specs = [m.name for m in modes]
     return combine(run.eval, modes, suite_config(specs, cfg.model, cfg.seed, _sampling(cfg), test, train))

@@ -60,7 +60,8 @@ class RelationHead(SequenceHead):
             check_labels([str(x["label"]) for x in inputs], labels, "records")
         index = {n: i for i, n in enumerate(labels)}
         marked = [mark(x["text"], x["e1"], x["e2"]) for x in inputs]
-        enc = tok([m for m, _ in marked], truncation=True, max_length=spec.max_length, return_offsets_mapping=True)
+        enc = tok([m for m, _ in marked], truncation=True, max_length=spec.max_length,
+                  return_offsets_mapping=True)
         items = []
         for i, (x, (_, chars)) in enumerate(zip(inputs, marked)):
             target = index[str(x["label"])] if train else 0
@@ -85,7 +86,8 @@ class RelationHead(SequenceHead):
 
     def predict(self, model: Any, tok: Any, inputs: list[dict], spec: HeadSpec) -> list[str]:
         items = self.encode(inputs, tok, spec, train=False)
-        return [spec.labels[j] for _, out in run_batches(self, model, tok, items) for j in out.argmax(-1).tolist()]
+        return [spec.labels[j] for _, out in run_batches(self, model, tok, items)
+                for j in out.argmax(-1).tolist()]
 
     def build(self, folder: Path, spec: HeadSpec, dtype: Any = None) -> Any:
         """The sequence model with a classifier over three states; a trained one's weights reloaded."""

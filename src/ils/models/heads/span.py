@@ -83,7 +83,8 @@ class SpanHead(Head):
             if not train:
                 items.append((ids, [0], types))
                 continue
-            spans = window_spans(enc, i, inputs[enc["overflow_to_sample_mapping"][i]]["answers"], o.all_answers)
+            answers = inputs[enc["overflow_to_sample_mapping"][i]]["answers"]
+            spans = window_spans(enc, i, answers, o.all_answers)
             if o.answer_loss == "marginal":
                 items.append((ids, marginal_labels(spans), types))
             else:
@@ -103,7 +104,8 @@ class SpanHead(Head):
             for row in range(len(out.start_logits)):
                 i = lo + row
                 k = enc["overflow_to_sample_mapping"][i]
-                cand = _best_span(enc, i, out.start_logits[row], out.end_logits[row], spec, inputs[k]["context"])
+                cand = _best_span(enc, i, out.start_logits[row], out.end_logits[row], spec,
+                                  inputs[k]["context"])
                 if cand and (k not in best or cand[0] > best[k][0]):
                     best[k] = cand
         return [best.get(k, (0.0, ""))[1] for k in range(len(inputs))]

@@ -46,7 +46,8 @@ class TokenHead(Head):
             for w in word_ids:  # first sub-token of each word: its tag (any index when predicting)
                 lab.append((index[x["tags"][w]] if train else 0) if w is not None and w != prev else -100)
                 prev = w
-            items.append((enc["input_ids"][i], lab, _types(enc, i, word_ids, x["words"], spec.options.case_types)))
+            types = _types(enc, i, word_ids, x["words"], spec.options.case_types)
+            items.append((enc["input_ids"][i], lab, types))
         return items
 
     def count(self, labels: list[int]) -> int:

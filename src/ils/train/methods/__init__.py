@@ -1,9 +1,10 @@
 """Tuning methods: how a model is wrapped for training, what it promises to train, how it is saved.
 
-One method = one small file registering a ``Method`` subclass (``METHODS`` finds the files itself);
-``METHODS.get(name)`` lists the known ones. A method declares its options as a pydantic model (``Options``), read from ``method_options:``
-in the train config (LoRA-family methods also read the ``lora:`` block), and refuses models it
-cannot apply to in ``check`` -- before any training starts.
+One method = one small file registering a ``Method`` subclass (``METHODS`` finds the files
+itself); ``METHODS.get(name)`` lists the known ones. A method declares its options as a pydantic
+model (``Options``), read from ``method_options:`` in the train config (LoRA-family methods also
+read the ``lora:`` block), and refuses configs (``check_config``) and models (``check``) it cannot
+apply to -- before any training starts.
 """
 
 from __future__ import annotations
