@@ -282,13 +282,13 @@ def keys_create(name: str, db: Optional[str] = typer.Option(None, help="store UR
 
 
 def _print_run(run: Path) -> None:
-    from ils.evaluate.report import rich_table
+    from ils.evaluate.compare import compare_reports, rich_compare
     from ils.io import RunDir
 
     rd = RunDir(run)
     combined = rd.eval / "report.json"
     if combined.is_file():
-        out.print(rich_table(json.loads(combined.read_text())))
+        out.print(rich_compare(compare_reports([rd.root])))
     weights = rd.adapter if rd.adapter.is_dir() else rd.model
     out.print(f"run folder: {rd.root}\nadapter/model: {weights}\nevaluation: {combined}"
               f"\nplots: {', '.join(str(p) for p in sorted(rd.plots.glob('*.png')))}")

@@ -24,6 +24,12 @@ def check_config(cfg: TrainConfig) -> None:
     resolve(cfg.model)
     if not Path(cfg.data).exists():
         raise ConfigError(f"data: {cfg.data}: no such file or dataset folder")
+    if cfg.eval and cfg.eval.test:
+        from ils.dataset import split_path
+
+        found = split_path(cfg.eval.test, cfg.eval.split)
+        if found is None or not found.exists():
+            raise ConfigError(f"eval.test: {cfg.eval.test}: no such file, or no {cfg.eval.split} split in it")
 
 
 def _check_head(cfg: TrainConfig) -> None:
