@@ -41,3 +41,11 @@ def test_errors_are_short_and_name_the_problem(tmp_path):
     assert result.exit_code != 0
     assert "never downloads from a model hub" in str(result.exception)
     assert not (tmp_path / "r").exists()
+
+
+def test_an_option_without_its_value_is_refused_before_anything_is_created(tiny_llama, toy_data, tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"model: {tiny_llama}\ndata: {toy_data}\noutput: {tmp_path / 'run'}\n")
+    result = runner.invoke(app, ["train", str(cfg), "--lr"])
+    assert result.exit_code != 0 and "--lr: needs a value" in str(result.exception)
+    assert not (tmp_path / "run").exists()
