@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start a throwaway PostgreSQL server on 127.0.0.1 for the store tests and export ILS_TEST_PG_URL.
 # Source it: `. .ci/postgres.sh` (from .ci/run). Installs Debian's postgresql if missing (needs root).
-# On failure it prints why and leaves ILS_TEST_PG_URL unset, so the PostgreSQL tests skip with a reason.
+# On failure it prints why and leaves ILS_TEST_PG_URL unset: the PostgreSQL tests skip with a reason
+# (.ci/run with CI=true stops instead).
 
 ils_pg_start() {
   local bin port dir user

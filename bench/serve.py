@@ -1,116 +1,202 @@
-"""Serving throughput: 1 client at a time vs 16 concurrent clients against ``ils serve`` (official openai client).
+"""Serving: ``ils serve`` beside vLLM's CPU server, streaming clients, the same model, prompts and cores.
 
-Starts the real server (default model, subprocess, 127.0.0.1, free port), warms it up, then runs
-rounds interleaved: one-at-a-time (``--requests`` requests back to back) and 16 clients at once (each
-thread one request per turn). Reports completion tokens/s, p50/p95 latency and the throughput ratio;
-the server batches concurrent requests into one ``generate`` call.
+For each CPU set (``--cpus 0`` is one core, ``0-1`` two) both servers are started pinned to those
+CPUs, then measured in turns, one at a time (the other is frozen with SIGSTOP so it takes no CPU):
+``--clients`` concurrent streaming chat clients, greedy, exactly ``--max-tokens`` new tokens each
+(``ignore_eos``, which both servers accept), rounds interleaved, medians reported. Per row: completion
+tokens/s over the round's wall time, time to first token (p50), SSE chunks per answer. vLLM runs at
+its defaults (``vllm serve MODEL``) and with the settings that were best here (``--vllm-best``).
+The memory row sends 64 concurrent prompts of ~1k tokens and reports the server's peak RSS and the
+KV cache it used against its budget. Run alone on the machine:
 
-    nice -n 10 python bench/serve.py --rounds 1 --max-tokens 48
+    PYTHONPATH=src python bench/serve.py --cpus 0,0-1 --clients 16,32 --max-tokens 64 --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peers import load, vllm  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-PROMPTS = ["Write a short story about a lighthouse keeper.", "Explain how rain forms, step by step.",
-           "Describe a walk through a city market in the morning.", "Write a poem about the sea.",
-           "Give advice to someone starting to learn the piano.", "Explain what a computer does when it boots.",
-           "Describe your ideal weekend in detail.", "Write a letter to a friend about a trip to the mountains."]
+LONG = ("The committee met on a grey morning to read the reports of the year, one region after another, "
+        "and to weigh what each had asked for. ")
 
 
-def start_server(model: str, db: str) -> tuple[subprocess.Popen, str]:
+@contextmanager
+def ils_server(cpus: str, extra: list[str]):
+    """``ils serve`` on a free port, pinned to ``cpus`` (one thread per CPU), until the block ends."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    sock.listen(256)
+    sock.listen(512)
     port = sock.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    cmd = [sys.executable, "-m", "ils.cli", "serve", "--model", model, "--db", db, "--fd", str(sock.fileno()),
-           "--port", str(port), "--batch-size", "16"]
-    proc = subprocess.Popen(cmd, env=env, pass_fds=[sock.fileno()])
+    db = Path(tempfile.mkdtemp(prefix="ils-bench-")) / "store.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "ILS_CPUS": cpus}
+    env.pop("ILS_THREADS", None), env.pop("OMP_NUM_THREADS", None)
+    cmd = [sys.executable, "-m", "ils.cli", "serve", "--model", "default", "--db", f"sqlite:///{db}",
+           "--fd", str(sock.fileno()), "--port", str(port), "--max-tokens", "1024", *extra]
+    proc = subprocess.Popen(cmd, env=env, pass_fds=[sock.fileno()], start_new_session=True)
     sock.close()
-    return proc, f"http://127.0.0.1:{port}/v1"
-
-
-def one(client, model: str, prompt: str, max_tokens: int) -> tuple[float, int]:
-    start = time.perf_counter()
-    r = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}],
-                                       temperature=0, max_tokens=max_tokens)
-    return time.perf_counter() - start, r.usage.completion_tokens
-
-
-def sequential(client, model: str, n: int, max_tokens: int) -> tuple[float, list[float]]:
-    start = time.perf_counter()
-    results = [one(client, model, PROMPTS[i % len(PROMPTS)], max_tokens) for i in range(n)]
-    wall = time.perf_counter() - start
-    return sum(t for _, t in results) / wall, [lat for lat, _ in results]
-
-
-def concurrent(clients: list, model: str, max_tokens: int) -> tuple[float, list[float]]:
-    results: list[tuple[float, int]] = []
-    barrier = threading.Barrier(len(clients))
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results.append(one(clients[i], model, PROMPTS[i % len(PROMPTS)], max_tokens))
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(clients))]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - start
-    return sum(t for _, t in results) / wall, [lat for lat, _ in results]
-
-
-def pct(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q * (len(xs) - 1)))]
-
-
-def main() -> None:
-    import openai
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--model", default="default")
-    p.add_argument("--clients", type=int, default=16)
-    p.add_argument("--requests", type=int, default=8, help="one-at-a-time requests per round")
-    p.add_argument("--rounds", type=int, default=1)
-    p.add_argument("--max-tokens", type=int, default=48)
-    args = p.parse_args()
-    db = f"sqlite:///{ROOT / 'bench-out' / 'serve-bench.sqlite'}"
-    proc, url = start_server(args.model, db)
+    url = f"http://127.0.0.1:{port}/v1"
     try:
-        clients = [openai.OpenAI(base_url=url, api_key="x", max_retries=0, timeout=900) for _ in range(args.clients)]
-        model = clients[0].models.list().data[0].id
-        one(clients[0], model, PROMPTS[0], 8)  # warm-up
-        seq, conc = [], []
-        for _ in range(args.rounds):
-            seq.append(sequential(clients[0], model, args.requests, args.max_tokens))
-            conc.append(concurrent(clients, model, args.max_tokens))
-        report(seq, conc, args)
+        _wait_ready(url, proc)
+        yield url, proc.pid
     finally:
-        proc.terminate()
+        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=60)
 
 
-def report(seq: list, conc: list, args: argparse.Namespace) -> None:
-    s_tps, c_tps = statistics.median(x for x, _ in seq), statistics.median(x for x, _ in conc)
-    s_lat, c_lat = [lat for _, ls in seq for lat in ls], [lat for _, ls in conc for lat in ls]
-    print(f"model {args.model}, max_tokens {args.max_tokens}, greedy, {args.rounds} round(s)")
-    print("| clients | tokens/s | p50 latency s | p95 latency s |\n|---|---|---|---|")
-    print(f"| 1 (one at a time) | {s_tps:.1f} | {pct(s_lat, .5):.2f} | {pct(s_lat, .95):.2f} |")
-    print(f"| {args.clients} concurrent | {c_tps:.1f} | {pct(c_lat, .5):.2f} | {pct(c_lat, .95):.2f} |")
-    print(f"throughput ratio: {c_tps / s_tps:.2f}x")
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ils serve exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url + "/models", timeout=5).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("ils serve did not answer in time")
+
+
+@contextmanager
+def frozen(pid: int):
+    """The server's whole process group stopped (no CPU, no spinning) for the duration of the block."""
+    os.killpg(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(pid, signal.SIGCONT)
+
+
+def measure(servers: dict[str, tuple[str, str, int]], clients: list[int], max_tokens: int,
+            rounds: int) -> dict:
+    """Rounds interleaved across servers; each measured while the others are frozen."""
+    out: dict = {(name, c): [] for name in servers for c in clients}
+    for name, (url, model, _) in servers.items():  # warm-up: allocators, first-call setup
+        with _others_frozen(servers, name):
+            load.run_clients(url, model, max(clients), 8)
+    for _ in range(rounds):
+        for c in clients:
+            for name, (url, model, _) in servers.items():
+                with _others_frozen(servers, name):
+                    out[(name, c)].append(load.run_clients(url, model, c, max_tokens))
+    return out
+
+
+@contextmanager
+def _others_frozen(servers: dict, keep: str):
+    pids = [pid for name, (_, _, pid) in servers.items() if name != keep]
+    stack = [frozen(pid) for pid in pids]
+    for f in stack:
+        f.__enter__()
+    try:
+        yield
+    finally:
+        for f in reversed(stack):
+            f.__exit__(None, None, None)
+
+
+def memory_row(url: str, pid: int, n: int = 64, words: int = 800) -> dict:
+    """``n`` concurrent prompts of about 1k tokens each: peak RSS and KV cache against the budget."""
+    prompt = (LONG * (words // len(LONG.split()) + 1))[: words * 6]
+    result = load.run_clients(url, "default", n, 16, prompts=[f"{i}. {prompt}" for i in range(n)])
+    health = json.loads(urllib.request.urlopen(url.removesuffix("/v1") + "/health").read())
+    return {"prompts": n, "tok_s": result["tok_s"], "peak_rss_mb": _peak_rss_mb(pid), **health.get("kv", {})}
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def report(cpus: str, results: dict, clients: list[int]) -> None:
+    names = sorted({name for name, _ in results}, key=lambda n: (n != "ILS", n))
+    print(f"\nCPUs {cpus} ({len(vllm.parse_cpus(cpus))} core(s)), median of rounds")
+    print(f"{'server':24}{'clients':>8}{'tok/s':>9}{'min':>8}{'max':>8}{'TTFT p50':>10}{'chunks/ans':>11}"
+          f"{'ILS/this':>10}")
+    for c in clients:
+        ils = statistics.median(r["tok_s"] for r in results[("ILS", c)])
+        for name in names:
+            rs = results[(name, c)]
+            tok = [r["tok_s"] for r in rs]
+            m = statistics.median(tok)
+            print(f"{name:24}{c:8d}{m:9.1f}{min(tok):8.1f}{max(tok):8.1f}"
+                  f"{statistics.median(r['ttft_p50_s'] for r in rs):9.2f}s"
+                  f"{statistics.median(r['chunks_per_answer'] for r in rs):11.1f}{ils / m:9.2f}x")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cpus", default="0,0-1", help="CPU sets, separated by commas of sets: 0 | 0-1")
+    ap.add_argument("--clients", default="16,32")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--no-vllm", action="store_true", help="ILS only (no peer)")
+    ap.add_argument("--vllm-best", default="--max-num-seqs 64 --dtype float32",
+                    help="vLLM arguments for its best row (empty: no such row)")
+    ap.add_argument("--memory", action="store_true", help="also the 64 x 1k-token memory row (ILS)")
+    args = ap.parse_args()
+    clients = [int(c) for c in args.clients.split(",")]
+    for cpus in _cpu_sets(args.cpus):
+        run_cpu_set(cpus, clients, args)
+
+
+def _cpu_sets(spec: str) -> list[str]:
+    """``0,0-1`` → ["0", "0-1"] (a set is a single CPU or a range)."""
+    return [s for s in spec.split(",") if s]
+
+
+def run_cpu_set(cpus: str, clients: list[int], args) -> None:
+    from ils.models.sources import resolve
+
+    model_dir = str(resolve("default"))
+    with ils_server(cpus, []) as (url, pid):
+        servers = {"ILS": (url, "default", pid)}
+        peers = [] if args.no_vllm else [("vLLM defaults", []), ("vLLM best", args.vllm_best.split())]
+        with _peers(model_dir, cpus, [p for p in peers if p[1] or p[0] == "vLLM defaults"], servers):
+            results = measure(servers, clients, args.max_tokens, args.rounds)
+        report(cpus, results, clients)
+        if args.memory:
+            print("memory:", json.dumps(memory_row(url, pid)))
+
+
+@contextmanager
+def _peers(model_dir: str, cpus: str, peers: list[tuple[str, list[str]]], servers: dict):
+    """Start each vLLM configuration (frozen while not measured); stop them at the end."""
+    stack = []
+    try:
+        for name, extra in peers:
+            vllm.ensure_venv()
+            ctx = vllm.serve(model_dir, _free_port(), cpus=cpus, extra=extra)
+            server = ctx.__enter__()
+            stack.append(ctx)
+            servers[name] = (server.url, server.model, server.pid)
+        yield
+    finally:
+        for ctx in reversed(stack):
+            ctx.__exit__(None, None, None)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import pytest
 
@@ -34,7 +33,7 @@ def test_an_option_without_a_value_is_refused_unless_it_is_yes_no(tmp_path):
 def test_config_errors_name_file_and_field(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("data: d.jsonl\nbatch_size: many\n")
-    with pytest.raises(ConfigError, match=r"c.yaml: batch_size: Input should be a valid integer"):
+    with pytest.raises(ConfigError, match=r"c.yaml:2: batch_size: Input should be a valid integer"):
         load_config(TrainConfig, path)
     path.write_text("data: [unclosed\n")
     with pytest.raises(ConfigError, match=r"c.yaml:2: not valid YAML"):
@@ -43,11 +42,16 @@ def test_config_errors_name_file_and_field(tmp_path):
         load_config(TrainConfig, None, {"nope": "1", "data": "x"})
 
 
-def test_hub_id_fails_at_once_with_a_hint():
-    start = time.perf_counter()
+def test_hub_id_fails_at_once_with_a_hint(monkeypatch):
+    import socket
+
+    def no_network(*a, **k):
+        raise AssertionError("resolving a model name must not touch the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
     with pytest.raises(ModelSourceError, match="never downloads from a model hub.*--model DIR"):
         resolve("HuggingFaceTB/SmolLM2-135M-Instruct")
-    assert time.perf_counter() - start < 1.0
 
 
 def test_local_folder_resolves_to_itself(tiny_llama):

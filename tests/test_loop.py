@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from conftest import toy_examples
 
-pytest.importorskip("sqlalchemy")
-
 
 def _log(store, i, prompt, output, rating, correction=None, kind="chat"):
     cid = f"c{i}"

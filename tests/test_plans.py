@@ -12,6 +12,7 @@ import pytest
 from ils.errors import InputError, PlanError
 from ils.infer.engine import Engine
 from ils.infer.longrun import run
+from ils.infer.protocol import Completion
 from ils.infer.plans import Plan, Step, chain, check_plan, map_reduce
 from ils.tasks.longinput import make_case
 
@@ -26,15 +27,19 @@ class Scripted(Engine):
 
     def __init__(self, context: int = 1024, fail_after: int | None = None):
         self.tok = WordTok()
-        self.model = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=context))
+        self.context = context
         self.calls, self.fail_after, self.prompts = 0, fail_after, []
 
-    def chat(self, chats, sampling=None, progress=False):
+    def count_tokens(self, prompt):
+        text = prompt if isinstance(prompt, str) else " ".join(m["content"] for m in prompt)
+        return len(text.split()) + (0 if isinstance(prompt, str) else 4)
+
+    def generate(self, chats, sampling=None, *, adapter=None, on_text=None, progress=False):
         if self.fail_after is not None and self.calls + len(chats) > self.fail_after:
             raise RuntimeError("killed")
         self.calls += len(chats)
         self.prompts += [c[-1]["content"] for c in chats]
-        return [answer(c[-1]["content"]) for c in chats]
+        return [Completion(answer(c[-1]["content"])) for c in chats]
 
 
 def answer(p: str) -> str:

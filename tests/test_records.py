@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ils.cli import app
-from ils.errors import DataError
+from ils.errors import DataError, RecordError
 from ils.records import LAYOUTS, Example, Message, read_examples, write_examples
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
@@ -82,7 +82,7 @@ def test_csv_missing_column_and_bad_json_cell(tmp_path):
     path.write_text('instruction,output,answer\n"a","b","{bad"\n"c","d","1"\n')
     result = read_examples(path, skip_invalid=True)
     assert [str(e) for e in result.errors] == [f"{path}:2: answer: not valid JSON (Expecting property name "
-                                               "enclosed in double quotes)"]
+                                               "enclosed in double quotes at column 2)"]
     assert result.examples[0].answer == 1
 
 
@@ -92,7 +92,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     before = path.read_text()
 
 
-    with pytest.raises(ValueError):
+    with pytest.raises(RecordError, match="no Alpaca form"):
         write_examples(path, _examples(), layout="alpaca")  # the multi-turn record has no Alpaca form
     assert path.read_text() == before
     assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]

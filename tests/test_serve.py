@@ -11,8 +11,6 @@ import pytest
 from conftest import toy_examples
 from serve_helpers import ThreadServer
 
-pytest.importorskip("fastapi")
-
 
 def tiny_lora_run(tiny_llama, root):
     from ils.config import LoraOptions, TrainConfig
@@ -20,9 +18,9 @@ def tiny_lora_run(tiny_llama, root):
     from ils.train.loop import train
 
     write_examples(root / "data" / "train.jsonl", toy_examples(8))
-    cfg = TrainConfig(model=str(tiny_llama), data=str(root / "data"), output=str(root / "run"), max_steps=1,
-                      batch_size=4, eval_every=0, save_every=0, bf16=False, warmup_steps=0,
-                      lora=LoraOptions(r=2, alpha=4, dropout=0.0))
+    cfg = TrainConfig(model=str(tiny_llama), data=str(root / "data"), output=str(root / "run"), max_steps=2,
+                      batch_size=4, eval_every=0, save_every=0, bf16=False, warmup_steps=0, lr=5e-2,
+                      lora=LoraOptions(r=2, alpha=4, dropout=0.0))  # a large step: the adapter visibly differs
     return train(cfg)
 
 
@@ -73,6 +71,9 @@ def test_adapter_changes_the_model(client, server):
     toy = client.chat.completions.create(model="toy", messages=msgs, temperature=0)
     assert server.state.store.completion(toy.id).adapter == "toy"
     assert server.state.store.completion(base.id).adapter is None
+    assert toy.choices[0].message.content != base.choices[0].message.content
+    again = client.chat.completions.create(model=server.state.pool.base_id, messages=msgs, temperature=0)
+    assert again.choices[0].message.content == base.choices[0].message.content  # the base is left as it was
 
 
 def test_stream_matches_plain(client, server):
@@ -122,16 +123,18 @@ def test_errors_are_openai_shaped_and_server_stays_healthy(client, server):
     assert httpx.get(server.url + "/health").json()["status"] == "ok"
 
 
-def test_queue_full_is_429(client, server):
-    batcher = server.state.batcher
-    old, batcher.max_queue = batcher.max_queue, 1
-    try:
-        with pytest.raises(openai.RateLimitError) as e:
-            client.chat.completions.create(model="toy", messages=[{"role": "user", "content": "hi"}], n=2)
-        assert e.value.body["code"] == "queue_full"
-    finally:
-        batcher.max_queue = old
-    assert client.chat.completions.create(model="toy", messages=[{"role": "user", "content": "hi"}]).choices
+def test_queue_full_is_429_and_a_request_that_can_never_fit_is_400(client, server, monkeypatch):
+    msgs = [{"role": "user", "content": "hi"}]
+    monkeypatch.setattr(server.state, "max_queue_tokens", 60)
+    monkeypatch.setattr(server.state.engine, "queued_tokens", lambda: 50)  # others are waiting
+    with pytest.raises(openai.RateLimitError) as e:
+        client.chat.completions.create(model="toy", messages=msgs, max_tokens=4)
+    assert e.value.body["code"] == "queue_full"
+    with pytest.raises(openai.BadRequestError) as e:  # 16 choices never fit 60 tokens: a 429 would lie
+        client.chat.completions.create(model="toy", messages=msgs, n=16, max_tokens=8)
+    assert e.value.body["code"] == "request_too_large"
+    monkeypatch.undo()
+    assert client.chat.completions.create(model="toy", messages=msgs).choices
 
 
 def _rss_mb() -> float:
@@ -150,13 +153,13 @@ def test_200_concurrent_requests_batched(server):
             return await asyncio.gather(*calls, return_exceptions=True)
 
     asyncio.run(burst())  # warm-up: allocator pools, connection setup
-    before_rss, before_batches = _rss_mb(), server.state.batcher.batches
+    before_rss, before_steps = _rss_mb(), server.state.engine.stats()["steps"]
     results = asyncio.run(burst())
     failures = [r for r in results if isinstance(r, Exception)]
     assert not failures, failures[:3]
-    assert server.state.batcher.batches - before_batches < 100  # grouped, not one call per request
+    assert server.state.engine.stats()["steps"] - before_steps < 200  # batched: 200 x 4 tokens in fewer steps
     assert _rss_mb() - before_rss < 150
-    assert server.state.batcher.waiting == 0
+    assert server.state.engine.queued_tokens() == 0
 
 
 def test_reload_swaps_model_without_dropping_requests(server, lora_run):
@@ -174,6 +177,7 @@ def test_reload_swaps_model_without_dropping_requests(server, lora_run):
     assert not [r for r in results if isinstance(r, Exception)]
     assert results[10].status_code == 200 and server.state.pool is not before
     assert server.state.pool.base_id == before.base_id and server.state.pool.base_adapter is not None
+    assert before.engine.sched.running == []
     assert [m["id"] for m in httpx.get(server.url + "/v1/models").json()["data"]] == before.ids()
 
 
@@ -202,7 +206,7 @@ def test_warns_when_public_without_keys(tiny_llama, tmp_path, capsys):
 
     app = make_app(ServeOptions(model=str(tiny_llama), db=f"sqlite:///{tmp_path / 's.sqlite'}", host="0.0.0.0"))
     assert "without API keys" in capsys.readouterr().err
-    app.state.ils.batcher.close()
+    app.state.ils.engine.close()
 
 
 def test_reload_without_body_serves_the_stores_current_version(server, lora_run):

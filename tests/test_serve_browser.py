@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import needs_module
 from serve_helpers import ThreadServer
 
 pytestmark = pytest.mark.browser
@@ -14,7 +15,9 @@ DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 @pytest.fixture
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    needs_module("selenium", "browser")
+    from selenium import webdriver
+
     if not shutil.which(CHROMIUM) or not shutil.which(DRIVER):
         pytest.skip("no headless browser: apt-get install chromium chromium-driver")
     opts = webdriver.ChromeOptions()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
@@ -12,7 +11,6 @@ import openai
 import pytest
 from serve_helpers import subprocess_server
 
-pytest.importorskip("fastapi")
 PG_URL = os.environ.get("ILS_TEST_PG_URL")
 
 
@@ -64,59 +62,3 @@ def _burst(url: str, cid: str, kill_after: int) -> tuple[list[int], threading.Ev
         t.start()
     enough.wait(timeout=300)
     return acked, enough
-
-
-class FakePool:
-    """Stands in for a model: records the batches it was given; blocks until released."""
-
-    def __init__(self):
-        self.calls: list[tuple] = []
-        self.release = threading.Event()
-
-    def generate(self, adapter, kind, items, sampling):
-        self.release.wait(timeout=60)
-        self.calls.append((adapter, kind, len(items)))
-        if "boom" in items:
-            raise RuntimeError("engine failed")
-        return [f"{adapter}:{x}" for x in items]
-
-
-def test_batcher_groups_by_adapter_and_sampling_and_bounds_the_queue():
-    from ils.infer.engine import Sampling
-    from ils.serve.batching import Batcher, QueueFull
-
-    pool = FakePool()
-    batcher = Batcher(pool, max_queue=12)
-
-    async def run():
-        jobs = [asyncio.ensure_future(batcher.submit(a, "chat", [f"p{i}"], Sampling()))
-                for i, a in enumerate(["x", "y"] * 5)]
-        jobs.append(asyncio.ensure_future(batcher.submit("x", "chat", ["q"], Sampling(max_new_tokens=3))))
-        await asyncio.sleep(0)  # let every submit enqueue before the worker is released
-        with pytest.raises(QueueFull):
-            await batcher.submit("x", "chat", ["a", "b"], Sampling())
-        pool.release.set()
-        return await asyncio.gather(*jobs)
-
-    out = asyncio.run(run())
-    assert out[0] == ["x:p0"] and out[1] == ["y:p1"] and out[-1] == ["x:q"]
-    assert sum(n for *_, n in pool.calls) == 11 and len(pool.calls) <= 4  # first job, then 3 groups
-    assert batcher.waiting == 0
-    batcher.close()
-
-
-def test_batcher_engine_error_reaches_each_request_and_worker_survives():
-    from ils.infer.engine import Sampling
-    from ils.serve.batching import Batcher
-
-    pool = FakePool()
-    pool.release.set()
-    batcher = Batcher(pool)
-
-    async def run():
-        with pytest.raises(RuntimeError, match="engine failed"):
-            await batcher.submit(None, "text", ["boom"], Sampling())
-        return await batcher.submit(None, "text", ["fine"], Sampling())
-
-    assert asyncio.run(run()) == ["None:fine"]
-    batcher.close()

@@ -7,8 +7,8 @@ import os
 import threading
 
 import pytest
+from conftest import needs_module
 
-pytest.importorskip("sqlalchemy")
 PG_URL = os.environ.get("ILS_TEST_PG_URL")
 
 
@@ -52,7 +52,7 @@ def test_migrations_apply_once_and_reopen(store):
     completion(store)
     again = open_store(store.url)  # migrating an up-to-date store changes nothing
     with again.db.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0002"
     assert again.completion("c1").output == "4"
     again.close()
 
@@ -82,6 +82,51 @@ def test_api_keys_are_stored_hashed(store):
     key = store.create_api_key("alice")
     hashes = store.key_hashes()
     assert hashlib.sha256(key.encode()).hexdigest() in hashes and key not in str(hashes)
+
+
+def test_api_key_scopes_listing_and_revocation(store):
+    from ils.store.db import StoreError
+
+    user, admin = store.create_api_key("alice"), store.create_api_key("ops", admin=True)
+    digest = {k: hashlib.sha256(k.encode()).hexdigest() for k in (user, admin)}
+    table = store.key_hashes()
+    assert table[digest[user]][1] is False and table[digest[admin]][1] is True
+    with pytest.raises(StoreError, match="working key named 'alice' exists"):
+        store.create_api_key("alice")
+    rows = store.api_keys()
+    assert [(r["name"], r["admin"], r["revoked"]) for r in rows] == [("alice", False, None),
+                                                                      ("ops", True, None)]
+    assert user not in str(rows) and digest[user] not in str(rows)
+    assert store.revoke_api_key("alice") == [rows[0]["id"]]
+    assert digest[user] not in store.key_hashes() and digest[admin] in store.key_hashes()
+    assert store.api_keys()[0]["revoked"] is not None
+    with pytest.raises(StoreError, match="no working key"):
+        store.revoke_api_key("alice")
+    assert store.revoke_api_key(str(rows[1]["id"])) == [rows[1]["id"]]
+    assert store.key_hashes() == {}
+    store.create_api_key("alice")  # the name is free again once its key is revoked
+
+
+def test_a_version_0001_store_gains_key_scopes_on_open(tmp_path):
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from ils.store import open_store
+    from ils.store.db import MIGRATIONS
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    db, cfg = create_engine(url), Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with db.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(text("INSERT INTO api_keys (created, name, sha256) "
+                          "VALUES (CURRENT_TIMESTAMP, 'old', 'ab')"))
+    db.dispose()
+    store = open_store(url)
+    assert store.key_hashes() == {"ab": (1, False)}
+    store.close()
 
 
 def test_concurrent_feedback_from_threads(store):
@@ -115,7 +160,7 @@ def test_unknown_scheme_and_unreachable_server():
 
     with pytest.raises(ConfigError, match="known: postgresql, sqlite"):
         open_store("mysql://x/y")
-    pytest.importorskip("psycopg")
+    needs_module("psycopg", "postgres")
     with pytest.raises(StoreError, match=r"\*\*\*") as e:
         open_store("postgresql+psycopg://u:secret@127.0.0.1:1/none?connect_timeout=2")
     assert "secret" not in str(e.value)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ils.errors import ConfigError
+from ils.io import read_text, read_yaml, yaml_where
 
 C = TypeVar("C", bound=BaseModel)
 PROMPT_MODE = re.compile(r"zero-shot|few-shot(:\d+(:(random|similar))?)?")
@@ -27,9 +28,9 @@ class Strict(BaseModel):
 
 
 class LoraOptions(Strict):
-    r: int = Field(16, description="rank of the update matrices")
-    alpha: int = Field(32, description="scale numerator: the update is scaled by alpha / r")
-    dropout: float = Field(0.05, description="dropout on the LoRA input")
+    r: int = Field(16, ge=1, description="rank of the update matrices")
+    alpha: int = Field(32, gt=0, description="scale numerator: the update is scaled by alpha / r")
+    dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
     target_modules: str | list[str] = Field("all-linear", description="module names, or all-linear")
 
 
@@ -37,9 +38,9 @@ class EvalOptions(Strict):
     test: str | None = Field(None, description="test file or dataset folder evaluated before/after")
     split: str = Field("test", description="the split of a dataset folder to score: test, or validation "
                        "while choosing a recipe (the test split is then scored once, at the end)")
-    max_new_tokens: int = 32
-    batch_size: int = 16
-    limit: int | None = Field(None, description="evaluate at most this many test records")
+    max_new_tokens: int = Field(32, ge=1)
+    batch_size: int = Field(16, ge=1)
+    limit: int | None = Field(None, ge=1, description="evaluate at most this many test records")
     modes: list[str] = Field([], description="prompt-learning baselines of the base model scored before "
                              "training beside zero-shot, e.g. [few-shot:4]; exemplars come from the train data")
 
@@ -59,9 +60,9 @@ class HeadOptions(Strict):
                              "task) instead of tuning a causal LM")
     labels: list[str] | None = Field(None, description="label set of a classification head (default: "
                                      "the labels seen in training data); other labels are an error")
-    doc_stride: int = Field(128, description="extractive QA: overlap between windows of a long context")
-    max_answer_length: int = Field(30, description="extractive QA: longest answer span, in tokens")
-    n_best: int = Field(20, description="extractive QA: start/end candidates considered per window")
+    doc_stride: int = Field(128, ge=1, description="extractive QA: overlap between windows of a long context")
+    max_answer_length: int = Field(30, ge=1, description="extractive QA: longest answer span, in tokens")
+    n_best: int = Field(20, ge=1, description="extractive QA: start/end candidates considered per window")
     all_answers: bool = Field(False, description="extractive QA: train on every distinct gold span of a "
                               "question (SQuAD dev has up to five distinct ones), not only the first")
     answer_loss: Literal["each", "marginal"] = Field("each", description="extractive QA with all_answers: "
@@ -89,30 +90,31 @@ class TrainConfig(Strict):
     lora: LoraOptions = LoraOptions()
     method_options: dict[str, Any] = Field({}, description="options of the chosen method (see docs/methods.md)")
     head: HeadOptions = Field(HeadOptions(), description="encoder head: its kind and options")
-    epochs: float = 1.0
-    max_steps: int | None = Field(None, description="stop after this many optimizer steps")
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 2e-4
-    weight_decay: float = Field(0.0, description="AdamW decay on weight matrices (not biases/norms)")
-    dropout: float | None = Field(None, description="set every dropout of the model to this rate")
+    epochs: float = Field(1.0, gt=0)
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
+    batch_size: int = Field(8, ge=1)
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(2e-4, gt=0, allow_inf_nan=False)
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decay on weight matrices (not biases/norms)")
+    dropout: float | None = Field(None, ge=0, lt=1, description="set every dropout of the model to this rate")
     activation_checkpointing: bool = Field(False, description="recompute each block's activations in the "
                                            "backward pass: less memory, ~25% slower")
-    neftune_alpha: float | None = Field(None, description="NEFTune: uniform noise of scale alpha/sqrt(L*d) "
+    neftune_alpha: float | None = Field(None, gt=0, description="NEFTune: uniform noise of scale "
+                                        "alpha/sqrt(L*d) "
                                         "on input embeddings while training (robustness; 5 is typical)")
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    warmup_steps: int = 10
-    max_grad_norm: float = 1.0
-    max_length: int = 512
+    warmup_steps: int = Field(10, ge=0)
+    max_grad_norm: float = Field(1.0, gt=0)
+    max_length: int = Field(512, ge=1)
     bf16: bool = Field(True, description="bf16 autocast (faster on CPUs with bf16 support)")
     group_by_length: bool = True
-    eval_every: int = Field(50, description="validation loss every N steps (0: never)")
-    save_every: int = Field(50, description="checkpoint every N steps (0: only at the end)")
-    keep_checkpoints: int = 2
-    patience: int | None = Field(None, description="stop after N validations without improvement")
-    log_every: int = 1
-    seed: int = 0
-    limit: int | None = Field(None, description="use at most this many training records")
+    eval_every: int = Field(50, ge=0, description="validation loss every N steps (0: never)")
+    save_every: int = Field(50, ge=0, description="checkpoint every N steps (0: only at the end)")
+    keep_checkpoints: int = Field(2, ge=1)
+    patience: int | None = Field(None, ge=1, description="stop after N validations without improvement")
+    log_every: int = Field(1, ge=1)
+    seed: int = Field(0, ge=0, lt=2**32)
+    limit: int | None = Field(None, ge=1, description="use at most this many training records")
     eval: EvalOptions | None = None
 
 
@@ -121,26 +123,29 @@ def load_config(cls: type[C], path: str | Path | None, overrides: dict[str, Any]
     data: dict[str, Any] = {}
     if path is not None:
         data = _read_yaml(Path(path))
-    for key, value in (overrides or {}).items():
-        dotted = _resolve_key(cls, key)
-        _set(data, dotted, _flag(cls, dotted) if value is None else value)
+    given = {_resolve_key(cls, key): value for key, value in (overrides or {}).items()}
+    for key, value in given.items():
+        _set(data, key, _flag(cls, key) if value is None else value)
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        where = str(path) if path else "options"
-        lines = [f"{where}: {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
-        raise ConfigError("\n".join(lines)) from None
+        raise ConfigError("\n".join(_where(err, path, given) for err in e.errors())) from None
+
+
+def _where(err: Any, path: str | Path | None, given: dict[str, Any]) -> str:
+    """``--key: reason (got VALUE)`` for an override, ``file: key: reason (got VALUE)`` for the file."""
+    key = ".".join(map(str, err["loc"]))
+    got = f" (got {err['input']!r})" if not isinstance(err.get("input"), (dict, list)) else ""
+    if key in given:
+        return f"--{key}: {err['msg']}{got}"
+    where = yaml_where(path, read_text(path), err["loc"]) if path else "options"
+    return f"{where}: {key}: {err['msg']}{got}"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{line}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of options")
     return data
@@ -191,7 +196,15 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for p in parents:
         data = data.setdefault(p, {}) if isinstance(data.get(p), dict) or p not in data else data[p]
-    data[leaf] = yaml.safe_load(value) if isinstance(value, str) else value
+    data[leaf] = _scalar(dotted, value) if isinstance(value, str) else value
+
+
+def _scalar(dotted: str, value: str) -> Any:
+    try:
+        return yaml.safe_load(value)
+    except (yaml.YAMLError, RecursionError) as e:
+        why = getattr(e, "problem", None) or e
+        raise ConfigError(f"--{dotted}: {value!r} is not a valid value ({why})") from None
 
 
 def parse_overrides(args: list[str]) -> dict[str, str | None]:

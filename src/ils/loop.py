@@ -37,13 +37,13 @@ class LoopConfig(Strict):
     current: str | None = Field(None, description="current model or run (default: the store's current version)")
     db: str | None = Field(None, description="store URL (default: sqlite under ILS_HOME)")
     output: str = Field("loop-runs", description="folder for the versions' data, runs and reports")
-    max_steps: int = 50
-    lr: float = 5e-4
-    batch_size: int = 8
+    max_steps: int = Field(50, ge=1)
+    lr: float = Field(5e-4, gt=0, allow_inf_nan=False)
+    batch_size: int = Field(8, ge=1)
     lora: LoraOptions = LoraOptions(r=8, alpha=16, dropout=0.0)
     bf16: bool = True
-    max_new_tokens: int = 32
-    seed: int = 0
+    max_new_tokens: int = Field(32, ge=1)
+    seed: int = Field(0, ge=0, lt=2**32)
 
 
 def run_loop(cfg: LoopConfig) -> dict:

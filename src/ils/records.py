@@ -8,16 +8,17 @@ write. Files are JSONL, JSON, CSV or Parquet; the layout is detected per record.
 from __future__ import annotations
 
 import csv
-import json
+import io
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from ils.errors import DataError, RecordError
-from ils.io import atomic_path
+from ils.errors import ConfigError, DataError, RecordError
+from ils.io import atomic_path, dumps, parse_json, read_text, text_lines
 
 Role = Literal["system", "user", "assistant"]
 LAYOUTS = ("alpaca", "sharegpt", "messages")
@@ -103,6 +104,9 @@ def from_row(row: dict) -> Example:
     """Turn one parsed row of any layout into an Example (raises ValueError/ValidationError)."""
     layout = detect_layout(row)
     extra = {k: row[k] for k in META_KEYS if row.get(k) not in (None, "")}
+    for key in ("answer", "meta"):
+        if _non_finite(extra.get(key)):
+            raise _FieldError(key, "NaN or infinity is not a JSON value (use null or a string)")
     if layout == "alpaca":
         return _from_alpaca_row(row, extra)
     msgs = row[layout if layout == "messages" else "conversations"]
@@ -113,6 +117,17 @@ def from_row(row: dict) -> Example:
     if row.get("system"):
         msgs = [{"role": "system", "content": row["system"]}, *msgs]
     return Example.model_validate({"messages": msgs, **extra})
+
+
+def _non_finite(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, float) and not math.isfinite(v):
+            return True
+        if isinstance(v, (list, tuple, dict)):
+            stack.extend(v.values() if isinstance(v, dict) else v)
+    return False
 
 
 def _from_alpaca_row(row: dict, extra: dict) -> Example:
@@ -194,7 +209,11 @@ class ReadResult:
 
 
 def iter_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
-    """Yield (line, row) for each record; line is the file line (JSONL, CSV) or record number."""
+    """Yield (line, row) for each record; line is the file line (JSONL, CSV) or record number.
+
+    A row may be the RecordError of that line (bad JSON, NaN, nested too deeply); a problem with the
+    whole file (binary, not UTF-8, not Parquet, unknown extension) is raised.
+    """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
@@ -210,21 +229,16 @@ def iter_rows(path: str | Path) -> Iterator[tuple[int, Any]]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                yield n, _parse_json(line, path, n)
-
-
-def _parse_json(text: str, path: Path, line: int) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        return RecordError(str(path), line, "json", f"not valid JSON ({e.msg} at column {e.colno})")
+    for n, line in text_lines(path):
+        if line.strip():
+            yield n, parse_json(line, path, n)
 
 
 def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    data = _parse_json(path.read_text(encoding="utf-8"), path, 1)
+    text = read_text(path)
+    if not text.strip():
+        return
+    data = parse_json(text, path, 1)
     if isinstance(data, RecordError):
         yield 1, data
         return
@@ -236,20 +250,27 @@ def _json_rows(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    try:
         for row in reader:
             yield reader.line_num, _unflat({k: v for k, v in row.items() if k is not None})
+    except csv.Error as e:
+        raise RecordError(str(path), reader.line_num, "csv", str(e)) from None
 
 
 def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     n = 0
-    for batch in pq.ParquetFile(path).iter_batches():
-        for row in batch.to_pylist():
-            n += 1
-            yield n, _unflat(row)
+    try:
+        for batch in pq.ParquetFile(path).iter_batches():
+            for row in batch.to_pylist():
+                n += 1
+                yield n, _unflat(row)
+    except (pa.ArrowException, OSError) as e:
+        where = n + 1 if n else None
+        raise RecordError(str(path), where, "file", f"not a readable Parquet file ({e})") from None
 
 
 def read_examples(paths: str | Path | Iterable[str | Path], skip_invalid: bool = False) -> ReadResult:
@@ -264,8 +285,10 @@ def read_examples(paths: str | Path | Iterable[str | Path], skip_invalid: bool =
 
 def _read_one(path: Path, result: ReadResult) -> None:
     if not path.is_file():
-        raise RecordError(str(path), None, "file", "not found")
+        raise RecordError(str(path), None, "file", "not found" if not path.exists() else "not a file")
+    rows = 0
     for line, row in iter_rows(path):
+        rows += 1
         if isinstance(row, RecordError):
             result.errors.append(RecordError(str(path), line, row.field, row.reason))
             continue
@@ -277,6 +300,8 @@ def _read_one(path: Path, result: ReadResult) -> None:
             result.errors.append(to_record_error(str(path), line, exc))
             continue
         result.examples.append(ex if ex.source else ex.model_copy(update={"source": f"{path.name}:{line}"}))
+    if rows == 0:
+        raise RecordError(str(path), None, "file", "no records in it (an empty file)")
 
 
 def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
@@ -286,26 +311,33 @@ def load_examples(paths: str | Path | Iterable[str | Path]) -> list[Example]:
 def write_examples(path: str | Path, examples: Iterable[Example], layout: str = "messages") -> Path:
     """Write atomically; the extension picks the file format, ``layout`` the record shape."""
     if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+        raise ConfigError(f"layout {layout!r}: unknown; known: {', '.join(LAYOUTS)}")
     path = Path(path)
-    rows = [to_row(ex, layout) for ex in examples]
     writer = {".jsonl": _write_jsonl, ".json": _write_json, ".csv": _write_csv,
               ".parquet": _write_parquet}.get(path.suffix.lower())
     if writer is None:
         raise RecordError(str(path), None, "file", "unknown extension; use .jsonl, .json, .csv or .parquet")
+    rows = [_row_for(ex, layout) for ex in examples]
     with atomic_path(path) as tmp:
         writer(tmp, rows)
     return path
 
 
+def _row_for(ex: Example, layout: str) -> dict:
+    try:
+        return to_row(ex, layout)
+    except ValueError as e:
+        raise RecordError(ex.source or ex.id or "a record", None, "messages", f"{e}") from None
+
+
 def _write_jsonl(tmp: Path, rows: list[dict]) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.write(dumps(row) + "\n")
 
 
 def _write_json(tmp: Path, rows: list[dict]) -> None:
-    tmp.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    tmp.write_text(dumps(rows, indent=1) + "\n", encoding="utf-8")
 
 
 JSON_COLUMNS = ("messages", "conversations", "answer", "meta")
@@ -313,8 +345,7 @@ JSON_COLUMNS = ("messages", "conversations", "answer", "meta")
 
 def _flat(rows: list[dict]) -> list[dict]:
     """Nested columns become JSON text, so CSV and Parquet get one flat column each."""
-    return [{k: json.dumps(v, ensure_ascii=False) if k in JSON_COLUMNS else v for k, v in r.items()}
-            for r in rows]
+    return [{k: dumps(v) if k in JSON_COLUMNS else v for k, v in r.items()} for r in rows]
 
 
 def _unflat(row: dict) -> Any:
@@ -322,10 +353,10 @@ def _unflat(row: dict) -> Any:
     out = dict(row)
     for key in JSON_COLUMNS:
         if isinstance(out.get(key), str) and out[key] != "":
-            try:
-                out[key] = json.loads(out[key])
-            except json.JSONDecodeError as e:
-                return RecordError("", None, key, f"not valid JSON ({e.msg})")
+            value = parse_json(out[key], "", None)
+            if isinstance(value, RecordError):
+                return RecordError("", None, key, value.reason)
+            out[key] = value
     return out
 
 

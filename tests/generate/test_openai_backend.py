@@ -86,11 +86,11 @@ def test_retries_errors_and_garbage_with_backoff(server):
 def test_gives_up_after_retries_and_client_errors_are_not_retried(server):
     server.script = [(503, {"error": {}})] * 3
     (out,) = backend(server.url, retries=2).generate(["x"], Params())
-    assert out == Failed("endpoint failed after 3 attempts: HTTP 503")
+    assert out == Failed(f"openai engine, model 'm': failed after 3 attempts; last: {server.url}: HTTP 503")
     server.script = [(400, {"error": {"message": "bad"}})]
     n = len(server.requests)
     (out,) = backend(server.url).generate(["x"], Params())
-    assert out == Failed("endpoint error: HTTP 400") and len(server.requests) == n + 1
+    assert isinstance(out, Failed) and f"{server.url}: HTTP 400" in out.reason and len(server.requests) == n + 1
 
 
 def test_rejected_key_stops_with_clear_error(server):
@@ -118,7 +118,7 @@ def test_unreachable_endpoint_fails_the_loop_without_losing_records(tmp_path):
     url = s.url
     s.close()  # nothing listens there any more
     (out,) = backend(url, retries=1).generate(["x"], Params())
-    assert isinstance(out, Failed) and "APIConnectionError" in out.reason
+    assert isinstance(out, Failed) and f"{url}: cannot connect" in out.reason
     with pytest.raises(GenerationError, match="every request"):
         run(seed_file(tmp_path), tmp_path / "ds", SelfInstructConfig(n=2, prompts_per_round=2), backend(url, retries=0))
 

@@ -1,9 +1,11 @@
 import random
 
+import pytest
+
 from fakes import WORDS, seed_file
 from ils.generate import SelfInstructConfig, run
 from ils.generate.backends import EngineBackend
-from ils.generate.codegen import CodeTask, check, parse_code
+from ils.generate.codegen import CodeTask, check, has_asserts, parse_code
 from ils.generate.pool import InstructionPool, all_pairs_filter
 from ils.sandbox import Limits, run_code
 
@@ -55,6 +57,17 @@ def test_code_parse_and_check():
     assert parse_code(good.replace("assert double(2) == 4", "print(1)")) == "code task without assert tests"
 
 
+@pytest.mark.parametrize("tests", ["print(1)  # assert double(2) == 4", "'assert double(2) == 4'",
+                                   "x = 'no assert here'", "assert (", "def assert_ok():\n    pass"])
+def test_tests_need_a_real_assert_statement(tests):
+    assert not has_asserts(tests)
+
+
+def test_a_solution_that_exits_early_is_not_kept():
+    assert check(CodeTask("t", "import sys\nsys.exit(0)", "assert double(2) == 4")).startswith("tests fail")
+    assert has_asserts("def test():\n    assert double(2) == 4\ntest()")
+
+
 class CodeScript:
     name, exhausted = "code-script", False
 
@@ -79,11 +92,15 @@ def test_code_tasks_kept_only_when_tests_pass(tmp_path):
     assert man["kept_tasks"] == 2 and man["by_kind"] == {"code": 2} and man["dropped"]["tests fail"] == 2
 
 
-def test_loop_runs_on_a_tiny_model(tiny_llama, tmp_path):
+def test_loop_runs_on_a_tiny_model(tiny_llama_1k, tmp_path):
     man = run(seed_file(tmp_path), tmp_path / "ds",
               SelfInstructConfig(n=1, prompts_per_round=2, max_rounds=1, instruction_tokens=12, instance_tokens=12,
-                                 evolve=0.5), EngineBackend.load(str(tiny_llama)))
-    assert len(man["rounds"]) == 1 and man["candidates"] >= 0 and (tmp_path / "ds" / "report.md").is_file()
+                                 evolve=0.5), EngineBackend.load(str(tiny_llama_1k)))
+    assert len(man["rounds"]) == 1 and (tmp_path / "ds" / "report.md").is_file()
+    assert man["candidates"] > 0  # the tiny model's text parses into candidate instructions...
+    # ...and each one is either kept or dropped with its reason, in the manifest and the round summary
+    assert man["kept_tasks"] + sum(man["dropped"].values()) == man["candidates"]
+    assert man["rounds"][0]["dropped"] == man["dropped"] and man["rounds"][0]["kept"] == man["kept_tasks"]
 
 
 def test_cli_generate_without_subcommand_still_answers_prompts(tiny_llama):

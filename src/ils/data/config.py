@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ils.errors import ConfigError
+from ils.io import read_text, read_yaml, yaml_where
 
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
@@ -84,14 +84,14 @@ def load_config(config: str | Path | BuildConfig | dict) -> tuple[BuildConfig, P
     if isinstance(config, BuildConfig):
         return config, None
     path = None if isinstance(config, dict) else Path(config)
-    text = path.read_text(encoding="utf-8") if path else ""
-    raw = config if isinstance(config, dict) else yaml.safe_load(text)
+    raw = config if isinstance(config, dict) else read_yaml(path)
+    text = read_text(path) if path else ""
     try:
         cfg = BuildConfig.model_validate(raw or {})
     except ValidationError as e:
         err = e.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"{_where(path, text, err['loc'])}: {loc}: "
+        raise ConfigError(f"{yaml_where(path, text, err['loc'])}: {loc}: "
                           f"{err['msg'].removeprefix('Value error, ')}") from None
     return (_absolute(cfg, path.parent) if path else cfg), path
 
@@ -105,29 +105,4 @@ def _absolute(cfg: BuildConfig, base: Path) -> BuildConfig:
 
 
 def config_line(path: Path | None, text: str, loc: tuple) -> str:
-    return _where(path, text, loc)
-
-
-def _where(path: Path | None, text: str, loc: tuple) -> str:
-    """``file:line`` of the YAML node at ``loc`` (or the deepest parent that exists)."""
-    if path is None:
-        return "config"
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return str(path)
-    line = node.start_mark.line + 1 if node else None
-    for key in loc:
-        node = _child(node, key)
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-    return f"{path}:{line}" if line else str(path)
-
-
-def _child(node: Any, key: Any) -> Any:
-    if isinstance(node, yaml.MappingNode):
-        return next((v for k, v in node.value if k.value == str(key)), None)
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key]
-    return None
+    return yaml_where(path, text, loc)

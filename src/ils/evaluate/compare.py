@@ -8,11 +8,11 @@ exactly right over all tasks (``overall``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from ils.errors import EvalError
+from ils.errors import EvalError, RecordError
+from ils.io import parse_json, read_text
 
 
 def load_report(path: str | Path, prefix: bool = True) -> dict[str, dict]:
@@ -26,10 +26,11 @@ def load_report(path: str | Path, prefix: bool = True) -> dict[str, dict]:
     if not file.is_file():
         raise EvalError(f"{path}: no report.json here (give an `ils eval` output folder, a run folder "
                         "or a report.json)")
-    try:
-        data = json.loads(file.read_text())
-    except json.JSONDecodeError as e:
-        raise EvalError(f"{file}:{e.lineno}: not valid JSON: {e.msg}") from None
+    data = parse_json(read_text(file), file, None)
+    if isinstance(data, RecordError):
+        raise EvalError(str(data))
+    if not isinstance(data, dict):
+        raise EvalError(f"{file}: not an ILS evaluation report (not a JSON object)")
     if "modes" not in data:
         raise EvalError(f"{file}: not a combined ILS evaluation report (no 'modes'); give the folder "
                         "`ils eval -o` wrote or the run folder, not one mode's report")

@@ -10,14 +10,13 @@ task and scored as wrong.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from ils.errors import EvalError
 from ils.evaluate.metrics import get_metric
-from ils.io import atomic_path, write_json
+from ils.io import atomic_path, dumps, write_json
 from ils.records import Example
 from ils.tasks import TASKS, Task
 
@@ -96,4 +95,4 @@ def write_folder(out: Path, report: dict, rows: list[dict]) -> None:
     """A mode folder: ``report.json`` and ``predictions.jsonl`` (one judged row per record)."""
     write_json(out / "report.json", report)
     with atomic_path(out / "predictions.jsonl") as tmp:
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+        tmp.write_text("".join(dumps(r) + "\n" for r in rows))

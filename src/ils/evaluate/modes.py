@@ -51,6 +51,8 @@ def parse_mode(spec: str, model: str = "default") -> Mode:
             k = int(parts[1]) if len(parts) > 1 else 4
         except ValueError:
             raise EvalError(f"mode {spec!r}: k must be an integer, as in few-shot:4") from None
+        if k < 1:
+            raise EvalError(f"mode {spec!r}: k must be at least 1, as in few-shot:4")
         select = parts[2] if len(parts) > 2 else "random"
         name = f"few-shot:{k}" + (f":{select}" if select != "random" else "")
         return Mode(name, "few-shot", model, k, select)

@@ -1,19 +1,17 @@
-"""Where generated text comes from: the local batched ``Engine`` or any OpenAI-compatible endpoint.
+"""Where self-instruct's text comes from: any engine (``ils.infer.engines``) behind a small adapter.
 
 A backend turns a list of prompt texts into a list of completions, in order; a prompt that could
 not be answered comes back as ``Failed(reason)`` so the loop records a drop instead of losing the
-round. The local backend sends all prompts to ``Engine.complete`` at once (many prompts per
-forward pass). The endpoint backend uses the official ``openai`` client from a thread pool
-(``concurrency`` requests in flight), retries connection errors, 429s, 5xx and unreadable answers
-with exponential back-off, and stops at a request budget. The key comes from an environment
-variable; a missing key is an error before any request is made.
+round. The local engine gets all prompts at once (continuous batching); an OpenAI-compatible
+endpoint goes through the ``openai:`` engine (concurrency, round robin, retries with back-off, a
+request budget). The key comes from an environment variable; a missing key is an error before any
+request is made.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol, Sequence
 
@@ -47,33 +45,46 @@ class Backend(Protocol):
 
 
 class EngineBackend:
-    """The local model; ``chat`` wraps each prompt as a user turn, else it is continued as raw text."""
+    """Any engine of ``ils.infer.engines``; ``chat`` wraps each prompt as a user turn, else it is
+    continued as raw text. An answer the engine could not give comes back as ``Failed``."""
 
     def __init__(self, engine: Any, chat: bool = False, name: str = "local"):
-        self.engine, self.chat, self.name, self.exhausted = engine, chat, name, False
+        self.engine, self.chat, self.name = engine, chat, name
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(getattr(self.engine, "exhausted", False))
+
+    @property
+    def requests(self) -> int:
+        return int(getattr(self.engine, "requests", 0))
 
     @classmethod
-    def load(cls, ref: str, batch_size: int = 16, chat: bool = False) -> "EngineBackend":
-        from ils.infer.engine import Engine
+    def load(cls, ref: str, batch_size: int = 64, chat: bool = False, engine: str = "hf") -> "EngineBackend":
+        from ils.infer.engines import load_engine
 
-        return cls(Engine.load(ref, batch_size), chat, ref)
+        return cls(load_engine(ref, engine, batch_size=batch_size), chat, ref)
 
     def generate(self, prompts: Sequence[str], params: Params) -> list[str | Failed]:
-        from ils.infer.engine import Sampling
+        from ils.infer.protocol import EngineError, Sampling
 
         s = Sampling(params.max_tokens, params.temperature, params.top_p, params.seed)
-        if self.chat:
-            return list(self.engine.chat([[{"role": "user", "content": p}] for p in prompts], s))
-        return list(self.engine.complete(list(prompts), s))
+        items = [[{"role": "user", "content": p}] for p in prompts] if self.chat else list(prompts)
+        try:
+            done = self.engine.generate(items, s)
+        except EngineError as e:
+            raise GenerationError(str(e)) from None
+        return [Failed(c.error or "no answer") if c.finish_reason == "error" else c.text for c in done]
 
 
-class OpenAIBackend:
-    """An OpenAI-compatible endpoint through the official client (chat or completions API)."""
+class OpenAIBackend(EngineBackend):
+    """An OpenAI-compatible endpoint: the ``openai:`` engine (round robin, retries with back-off, a
+    request budget) with failed prompts returned as ``Failed`` so the loop records a drop."""
 
     def __init__(self, base_url: str, model: str = "default", key_env: str = "OPENAI_API_KEY",
                  concurrency: int = 4, retries: int = 3, backoff: float = 1.0, budget: int | None = None,
                  api: str = "chat", timeout: float = 60.0, sleep: Callable[[float], None] = time.sleep):
-        import openai
+        from ils.infer.backends.openai_compat import OpenAIEngine, parse_urls
 
         key = os.environ.get(key_env)
         if not key:
@@ -81,68 +92,18 @@ class OpenAIBackend:
                               f"key for {base_url} (any non-empty value for a server without auth)")
         if api not in ("chat", "completions"):
             raise ConfigError(f"--api: unknown API {api!r}; known: chat, completions")
-        self.client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout)
-        self.name, self.model, self.api, self.url = f"openai:{base_url}", model, api, base_url
-        self.concurrency, self.retries, self.backoff, self.sleep = concurrency, retries, backoff, sleep
-        self.budget, self.requests, self.exhausted = budget, 0, False
-
-    def generate(self, prompts: Sequence[str], params: Params) -> list[str | Failed]:
-        with ThreadPoolExecutor(max(1, self.concurrency)) as pool:
-            return list(pool.map(lambda p: self._one(p, params), prompts))
-
-    def _take(self) -> bool:
-        """Count one request against the budget (the GIL makes this increment safe enough)."""
-        if self.budget is not None and self.requests >= self.budget:
-            self.exhausted = True
-            return False
-        self.requests += 1
-        return True
-
-    def _one(self, prompt: str, params: Params) -> str | Failed:
-        import openai
-
-        last = "no request made"
-        for attempt in range(self.retries + 1):
-            if not self._take():
-                return Failed("request budget exhausted")
-            try:
-                return self._call(prompt, params)
-            except openai.AuthenticationError as e:
-                raise GenerationError(f"{self.url}: the endpoint rejected the key ({e.status_code})") from None
-            except openai.APIStatusError as e:
-                last = f"HTTP {e.status_code}"
-                if e.status_code < 500 and e.status_code not in (408, 409, 429):
-                    return Failed(f"endpoint error: {last}")
-            except (openai.APIError, ValueError, TypeError, AttributeError, IndexError) as e:
-                last = _short(e)
-            if attempt < self.retries:
-                self.sleep(self.backoff * 2 ** attempt)
-        return Failed(f"endpoint failed after {self.retries + 1} attempts: {last}")
-
-    def _call(self, prompt: str, params: Params) -> str:
-        kw = dict(model=self.model, max_tokens=params.max_tokens, temperature=params.temperature,
-                  top_p=params.top_p, seed=params.seed)
-        if self.api == "chat":
-            r = self.client.chat.completions.create(messages=[{"role": "user", "content": prompt}], **kw)
-            text = r.choices[0].message.content
-        else:
-            r = self.client.completions.create(prompt=prompt, **kw)
-            text = r.choices[0].text
-        if not isinstance(text, str):
-            raise ValueError("answer has no text")
-        return text
+        engine = OpenAIEngine(parse_urls(base_url), model, concurrency=concurrency, retries=retries,
+                              backoff=backoff, timeout=timeout, api_key=key, budget=budget, on_error="return",
+                              sleep=sleep)
+        super().__init__(engine, chat=api == "chat", name=f"openai:{base_url}")
+        self.url = base_url
 
 
-def _short(e: Exception) -> str:
-    msg = str(e).splitlines()[0] if str(e) else ""
-    return f"{type(e).__name__}: {msg[:120]}"
-
-
-def make_backend(spec: str, batch_size: int = 16, **openai_kw: Any) -> Backend:
-    """``openai:URL`` → endpoint backend; anything else is a model name or run folder for the engine."""
+def make_backend(spec: str, batch_size: int = 64, engine: str = "hf", **openai_kw: Any) -> EngineBackend:
+    """``openai:URL`` → endpoint backend; anything else is a model for ``engine`` (hf, llamacpp)."""
     if spec.startswith("openai:"):
         url = spec.removeprefix("openai:")
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"--model: {spec!r}: expected openai:http(s)://HOST[:PORT]/v1")
         return OpenAIBackend(url, **openai_kw)
-    return EngineBackend.load(spec, batch_size)
+    return EngineBackend.load(spec, batch_size, engine=engine)

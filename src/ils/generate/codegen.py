@@ -1,11 +1,13 @@
 """Code tasks for self-instruct: the model writes an instruction, a solution and tests; a task is
 kept only if its solution passes its own tests in the sandbox (``ils.sandbox.run_code``, shared with pass@k evaluation).
 
-Tests that do not assert anything prove nothing, so a task needs at least one ``assert``.
+Tests that do not assert anything prove nothing, so a task needs at least one ``assert`` statement
+(found by parsing the tests: the word in a comment or a string does not count).
 """
 
 from __future__ import annotations
 
+import ast
 import random
 import re
 from dataclasses import dataclass
@@ -60,13 +62,22 @@ def parse_code(completion: str) -> CodeTask | str:
     inst, sol, tests = (g.strip() for g in m.groups())
     if not inst or not sol:
         return "code task without instruction or solution"
-    if "assert" not in tests:
+    if not has_asserts(tests):
         return "code task without assert tests"
     return CodeTask(" ".join(inst.split()), sol, tests)
 
 
+def has_asserts(tests: str) -> bool:
+    """True if ``tests`` parses as Python and holds at least one ``assert`` statement."""
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(node, ast.Assert) for node in ast.walk(tree))
+
+
 def check(task: CodeTask, timeout: float = 10.0) -> str | None:
     """None if the solution passes its tests, else why not."""
-    res = run_code(task.solution + "\n\n" + task.tests + "\n", Limits(timeout=timeout, cpu_seconds=int(timeout) + 1))
+    res = run_code(task.solution, Limits(timeout=timeout, cpu_seconds=int(timeout) + 1), tests=task.tests)
     last = (res.stderr.strip().splitlines() or [""])[-1][:200]
     return None if res.passed else f"tests fail: {res.status}" + (f": {last}" if last else "")

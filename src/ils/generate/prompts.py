@@ -10,13 +10,13 @@ drop with a reason downstream, never an exception.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ils.errors import DataError, RecordError
+from ils.io import parse_json, text_lines
 from ils.records import read_examples
 
 
@@ -56,22 +56,23 @@ def _strip_input(ex) -> str:
 
 
 def _is_seed_layout(path: Path) -> bool:
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                return '"instances"' in line
+    for _, line in text_lines(path):
+        if line.strip():
+            return '"instances"' in line
     return False
 
 
 def _read_seed_layout(path: Path) -> tuple[list[Task], list[RecordError]]:
     seeds, errors = [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in text_lines(path):
         if not line.strip():
             continue
+        row = parse_json(line, path, n)
+        if isinstance(row, RecordError):
+            errors.append(row)
+            continue
         try:
-            seeds.append(_seed_task(json.loads(line), f"{path.name}:{n}"))
-        except json.JSONDecodeError as e:
-            errors.append(RecordError(str(path), n, "json", f"not valid JSON ({e.msg})"))
+            seeds.append(_seed_task(row, f"{path.name}:{n}"))
         except _Bad as e:
             errors.append(RecordError(str(path), n, e.args[0], e.args[1]))
     return seeds, errors

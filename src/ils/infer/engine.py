@@ -1,95 +1,266 @@
-"""The one place that turns prompts into text: batched, greedy or sampled, base or adapter, EOS-stopped.
+"""The ``hf`` engine: a local model behind the continuous-batching scheduler, on a worker thread.
 
-Prompts are sorted by length and generated in batches with left padding, so a batch of 16 costs
-little more than one prompt (78 vs 12.6 tok/s measured on SmolLM2-135M). Everything that generates
-(evaluation, chat, the server, long-input plans, self-instruct) goes through ``Engine.generate``.
+Everything that generates or scores (evaluation, self-instruct, ``ils run``, chat, the server) hands
+its prompts to one engine; the worker thread steps the scheduler while there is work, so requests
+from many callers (the server's clients, all chunks of a long input) share every forward pass.
+``submit`` is the low-level, thread-safe entry (the server streams through it); ``generate``,
+``score`` and ``stream`` are the protocol's blocking calls on top of it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import atexit
+import itertools
+import queue
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
-import torch
-
-from ils.errors import ILSError
-from ils.infer.protocol import Completion, Engine as EngineProtocol, Prompt, is_chat, per_prompt
+from ils.infer.kvcache import RowCache, round_up
+from ils.infer.prefix import PrefixStore
+from ils.infer.protocol import (Completion, Engine, EngineError, OnText, Prompt, Sampling, is_chat,
+                                per_prompt)
+from ils.infer.runner import ModelRunner, unsupported
+from ils.infer.scheduler import Request, Scheduler
 from ils.models.chat import render_prompt
 
-Chat = Sequence[dict]
-# bfloat16 halves memory and, on CPUs with bf16 matmul units (AVX512-BF16, AMX), roughly halves time:
-# 7.1 vs 13.5 s for 4 x 512 tokens through SmolLM2-135M on one core here.
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+KV_BYTES = 2 << 30  # default KV budget: 2 GiB of keys and values (about 45k tokens of SmolLM2 in float32)
+_LIVE: weakref.WeakSet = weakref.WeakSet()
 
 
-from ils.infer.protocol import Sampling  # noqa: E402  (re-exported: callers import it from here)
+@atexit.register
+def _stop_all() -> None:
+    """Stop engine threads before the interpreter tears torch down under them."""
+    for engine in list(_LIVE):
+        engine.close(drain=False)
 
 
-class Engine(EngineProtocol):
+class LocalEngine(Engine):
     name = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 16, identity: str = ""):
-        self.model = model.eval()
-        self.tok = tokenizer
-        self.batch_size = batch_size
-        self.identity = identity  # which weights these are (caches must not outlive a retrained adapter)
-        self.context = int(getattr(model.config, "max_position_embeddings", 0) or 2048)
+    def __init__(self, model: Any, tok: Any, *, batch_size: int = 64, kv_tokens: int | None = None,
+                 prefix_tokens: int | None = None, step_tokens: int = 512, identity: str = ""):
+        self.model, self.tok, self.identity = model, tok, identity
+        self.options = dict(batch_size=batch_size, kv_tokens=kv_tokens, prefix_tokens=prefix_tokens,
+                            step_tokens=step_tokens)
+        self.runner = ModelRunner(model)
+        shape = self.runner.shape()
+        self.context = int(getattr(self.runner.base.config, "max_position_embeddings", 0) or 2048)
+        budget = kv_tokens or KV_BYTES // shape.bytes_per_token()
+        self.cache = RowCache(shape, budget)
+        prefix = PrefixStore(budget // 2 if prefix_tokens is None else prefix_tokens)
+        self.sched = Scheduler(self.runner, self.cache, prefix, tok, context=self.context,
+                               eos=eos_ids(model, tok), max_rows=batch_size, step_tokens=step_tokens)
+        self._cv = threading.Condition()
+        self._incoming: deque[Request] = deque()
+        self._ids = itertools.count()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        _LIVE.add(self)
 
-    def generate(self, prompts: Sequence[Prompt], sampling: Any = None, *, adapter: str | None = None,
-                 on_text: Any = None, progress: bool = False) -> list[Completion]:
-        s = per_prompt(sampling, len(prompts))[0] if prompts else Sampling()
-        texts = self.complete_raw([self._text(p) for p in prompts], s, progress)
-        return [Completion(t) for t in texts]
+    @classmethod
+    def load(cls, ref: str, *, dtype: str = "auto", merge: bool = True, **options: Any) -> Engine:
+        """A model name, folder, .gguf or run folder; the static fallback where rows cannot run it."""
+        import torch
+
+        from ils.cpu import default_dtype
+        from ils.infer.static import StaticEngine
+        from ils.models.loading import load_any
+
+        chosen = default_dtype(dtype)
+        model, tok, desc = load_any(ref, getattr(torch, chosen), merge)
+        identity = weights_identity(ref, desc) + ("" if chosen == "float32" else f"|{chosen}")
+        why = unsupported(model)
+        if why:
+            return StaticEngine(model, tok, options.get("batch_size", 16), identity, why)
+        return cls(model, tok, identity=identity, **options)
+
+    # -- the low-level, thread-safe entry ----------------------------------------------------
+    def submit(self, ids: Sequence[int], sampling: Sampling, *, adapter: str | None = None,
+               score_from: int | None = None, on_text: Callable[[str], None] | None = None,
+               on_done: Callable[[Request], None] | None = None) -> Request:
+        self.check(len(ids), sampling, score_from)
+        r = Request(next(self._ids), list(ids), sampling, adapter, score_from, on_text, on_done,
+                    prompt_len=len(ids))
+        with self._cv:
+            if self._closed:
+                raise EngineError("the engine is closed")
+            self._incoming.append(r)
+            self._cv.notify()
+        self._start()
+        return r
+
+    def check(self, prompt_len: int, sampling: Sampling, score_from: int | None = None) -> None:
+        """Refuse what can never run, before it is queued."""
+        if prompt_len == 0:
+            raise EngineError("empty prompt: nothing to continue")
+        if prompt_len >= self.context and score_from is None:
+            raise EngineError(f"the prompt has {prompt_len} tokens; this model's context is {self.context}")
+        need = prompt_len if score_from is not None else min(self.context, prompt_len + sampling.max_new_tokens)
+        if round_up(need) > self.cache.budget:
+            raise EngineError(f"prompt + max_new_tokens = {need} tokens exceed the KV cache budget of "
+                              f"{self.cache.budget} tokens (raise --kv-tokens)")
+        if score_from is None and sampling.max_new_tokens < 1:
+            raise EngineError("max_new_tokens must be at least 1")
+
+    def abort(self, r: Request) -> None:
+        """Drop a request (a client went away): its row is freed at the next step."""
+        r.aborted = True
+        with self._cv:
+            self._cv.notify()
+
+    def _start(self) -> None:
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="ils-engine", daemon=True)
+                self._thread.start()
+
+    def _work(self) -> None:
+        """Step while there is work; once closed, finish what was submitted (drain), then stop."""
+        while True:
+            with self._cv:
+                if not self._incoming:
+                    self.sched.idle()
+                while not self._incoming and not self.sched.busy() and not self._closed:
+                    self._cv.wait()
+                if self._closed and not self._incoming and not self.sched.busy():
+                    return
+                while self._incoming:
+                    self.sched.add(self._incoming.popleft())
+            self._step()
+
+    def _step(self) -> None:
+        try:
+            if self.sched.step() == 0:
+                with self._cv:
+                    self._cv.wait(0.005)  # only aborted or blocked requests: do not spin
+        except Exception as e:  # noqa: BLE001  (a scheduler fault fails its requests, not the engine)
+            self.sched.fail_all(f"{type(e).__name__}: {e}")
+
+    # -- the protocol --------------------------------------------------------------------------
+    def generate(self, prompts: Sequence[Prompt], sampling: Sampling | Sequence[Sampling] | None = None, *,
+                 adapter: str | None = None, on_text: OnText | None = None,
+                 progress: bool = False) -> list[Completion]:
+        settings = per_prompt(sampling, len(prompts))
+        if isinstance(sampling, Sampling) and sampling.temperature > 0:  # one setting: a seed per prompt
+            settings = [replace(s, seed=s.seed + i) for i, s in enumerate(settings)]
+        ids = [self.encode(p) for p in prompts]
+        for x, s in zip(ids, settings):
+            self.check(len(x), s)
+        texts = (lambda i: (lambda piece: on_text(i, piece))) if on_text else (lambda i: None)
+        reqs = self._run([dict(ids=x, sampling=s, adapter=adapter, on_text=texts(i))
+                          for i, (x, s) in enumerate(zip(ids, settings))], "generate" if progress else None)
+        return [completion(r) for r in reqs]
 
     def score(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]], *,
               adapter: str | None = None) -> list[list[float]]:
-        from ils.evaluate.likelihood import option_logprobs
-
-        texts = [self._text(p) for p in prompts]
-        return option_logprobs(self.model, self.tok, texts, options, self.batch_size)
-
-    def count_tokens(self, prompt: Prompt) -> int:
-        return len(self.tok(self._text(prompt), add_special_tokens=False).input_ids)
-
-    def _text(self, prompt: Prompt) -> str:
-        return render_prompt(self.tok, prompt) if is_chat(prompt) else prompt
-
-    @classmethod
-    def load(cls, ref: str, batch_size: int = 16, dtype: str = "float32") -> "Engine":
-        """A model name (``default``, a folder, a .gguf) or a run folder, in ``dtype`` (see DTYPES)."""
-        from ils.models.loading import load_any
-
-        if dtype not in DTYPES:
-            raise ILSError(f"dtype {dtype!r}: expected one of {', '.join(DTYPES)}")
-        model, tok, desc = load_any(ref, DTYPES[dtype])
-        return cls(model, tok, batch_size, weights_identity(ref, desc) + ("" if dtype == "float32" else f"|{dtype}"))
-
-    def complete_raw(self, prompts: Sequence[str], sampling: Sampling | None = None,
-                 progress: bool = False) -> list[str]:
-        """Continue raw prompt texts (already templated); results in input order."""
-        sampling = sampling or Sampling()
-        ids = [self.tok(p, add_special_tokens=False).input_ids for p in prompts]
-        order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
-        out: list[str] = [""] * len(ids)
-        for batch in _progress(_chunks(order, self.batch_size), len(order), progress):
-            for i, text in zip(batch, self._generate([ids[i] for i in batch], sampling)):
-                out[i] = text
+        """Each prompt runs once (its blocks land in the prefix cache), then every option continues
+        from the cached prompt: k options cost one prompt pass plus their own tokens."""
+        heads = [self.encode(p) for p in prompts]
+        tails = [[self.tok(o, add_special_tokens=False).input_ids for o in opts] for opts in options]
+        out: list[list[float]] = []
+        for part in _parts(heads, self.sched.prefix.capacity * self.sched.prefix.block // 2):
+            self._run([dict(ids=heads[i], sampling=Sampling(), adapter=adapter, score_from=len(heads[i]))
+                       for i in part])
+            jobs = [(i, t) for i in part for t in tails[i]]
+            reqs = self._run([dict(ids=heads[i] + t, sampling=Sampling(), adapter=adapter,
+                                   score_from=len(heads[i])) for i, t in jobs if t])
+            values = iter(r.logprob for r in reqs)
+            out += [[next(values) if t else 0.0 for t in tails[i]] for i in part]
         return out
 
-    @torch.no_grad()
-    def _generate(self, batch: list[list[int]], s: Sampling) -> list[str]:
-        width = max(len(x) for x in batch)
-        pad = self.tok.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in batch])
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in batch])
-        torch.manual_seed(s.seed)
-        kwargs = {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p} if s.temperature > 0 \
-            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        gen = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=s.max_new_tokens,
-                                  pad_token_id=pad, eos_token_id=self.tok.eos_token_id, **kwargs)
-        texts = self.tok.batch_decode(gen[:, width:], skip_special_tokens=True)
-        return [_cut(t, s.stop) for t in texts]
+    def stream(self, prompt: Prompt, sampling: Sampling | None = None, *,
+               adapter: str | None = None) -> Iterator[str]:
+        pieces: queue.Queue[str | None] = queue.Queue()
+        r = self.submit(self.encode(prompt), sampling or Sampling(), adapter=adapter, on_text=pieces.put,
+                        on_done=lambda _: pieces.put(None))
+        try:
+            while (piece := pieces.get()) is not None:
+                yield piece
+        finally:
+            self.abort(r)
+        if r.finish == "error":
+            raise EngineError(f"generation failed: {r.error}")
+
+    def count_tokens(self, prompt: Prompt) -> int:
+        return len(self.encode(prompt))
+
+    def encode(self, prompt: Prompt) -> list[int]:
+        text = render_prompt(self.tok, prompt) if is_chat(prompt) else prompt
+        return self.tok(text, add_special_tokens=False).input_ids
+
+    def stats(self) -> dict:
+        return self.sched.stats()
+
+    def queued_tokens(self) -> int:
+        """Prompt + max new tokens of every request not yet running (the server's queue limit)."""
+        with self._cv:  # copying a deque is one C call under the GIL: safe beside the engine thread
+            waiting = list(self._incoming) + list(self.sched.waiting)
+        return sum(r.need(self.context) for r in waiting)
+
+    def close(self, drain: bool = True) -> None:
+        """Refuse new requests; finish the submitted ones (or abort them: ``drain=False``); stop."""
+        if self._closed and (self._thread is None or not self._thread.is_alive()):
+            return
+        with self._cv:
+            self._closed = True
+            pending = list(self._incoming) + self.sched.running + list(self.sched.waiting)
+            self._cv.notify()
+        if not drain:
+            for r in pending:
+                r.aborted = True
+        if self._thread is not None:
+            self._thread.join()
+        self.runner.release()
+
+    def _run(self, jobs: list[dict], label: str | None = None) -> list[Request]:
+        """Submit every job, wait for all (a progress bar when ``label``); Ctrl-C aborts them."""
+        from ils.infer.progress import Waiter
+
+        waiter = Waiter(len(jobs), label)
+        reqs = [self.submit(on_done=waiter.done, **job) for job in jobs]
+        try:
+            waiter.wait()
+        except BaseException:
+            for r in reqs:
+                self.abort(r)
+            raise
+        failed = [r for r in reqs if r.finish == "error"]
+        if failed:
+            raise EngineError(f"{len(failed)} of {len(reqs)} requests failed: {failed[0].error}")
+        return reqs
+
+
+def completion(r: Request) -> Completion:
+    answer = r.tokens[r.prompt_len:]
+    text = r.stream.text if r.stream is not None else ""
+    return Completion(text, r.finish or "abort", r.prompt_len, len(answer), answer, r.error, r.token_logprobs)
+
+
+def eos_ids(model: Any, tok: Any) -> set[int]:
+    """The tokenizer's EOS plus any the generation config lists (chat models often end on another)."""
+    ids = {tok.eos_token_id} if tok.eos_token_id is not None else set()
+    extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids |= set(extra) if isinstance(extra, (list, tuple)) else ({extra} if extra is not None else set())
+    return ids
+
+
+def _parts(heads: list[list[int]], capacity: int) -> Iterator[list[int]]:
+    """Prompt indices in groups whose tokens fit the prefix cache between the two scoring passes."""
+    part: list[int] = []
+    used = 0
+    for i, h in enumerate(heads):
+        if part and used + len(h) > capacity:
+            yield part
+            part, used = [], 0
+        part.append(i)
+        used += len(h)
+    if part:
+        yield part
 
 
 def weights_identity(ref: str, desc: dict) -> str:
@@ -99,27 +270,3 @@ def weights_identity(ref: str, desc: dict) -> str:
     files = sorted(p for p in root.rglob("*.safetensors") if "checkpoints" not in p.parts) if root.is_dir() else []
     return ref + "".join(f"|{p.relative_to(root)}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
 
-
-def _cut(text: str, stops: Sequence[str]) -> str:
-    for stop in stops:
-        if stop and stop in text:
-            text = text[: text.index(stop)]
-    return text
-
-
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _progress(batches: Iterator[list[int]], total: int, show: bool) -> Iterator[list[int]]:
-    if not show:
-        yield from batches
-        return
-    from rich.progress import Progress
-
-    with Progress(transient=True) as bar:
-        task = bar.add_task("generate", total=total)
-        for batch in batches:
-            yield batch
-            bar.update(task, advance=len(batch))

@@ -19,12 +19,13 @@ from typing import Any
 
 from ils.errors import InputError, PlanError
 from ils.infer.engine import Engine, Sampling
-from ils.infer.long import Chunk, chunk_file, token_counter
+from ils.infer.long import Chunk, chunk_file
 from ils.infer.plans import Plan, Step, check_plan, fill
 from ils.infer.reducers import HINTS, ParseFailure, parse, reduce_exact, render
 
 MAX_CHUNK = 2048  # the default model answers "not found" far more often on longer chunks
 MARGIN = 16
+RETRY = "\nReply in exactly this form. "
 DEFAULT_OVERLAP = 128
 
 
@@ -66,12 +67,12 @@ class Runner:
     """Executes one checked plan; ``engines`` maps the plan's model names to engines."""
 
     def __init__(self, plan: Plan, engines: dict[str, Engine], input_path: Path, out: Path,
-                 chunk_tokens: int | None = None, overlap: int | None = None, batch_size: int = 8,
+                 chunk_tokens: int | None = None, overlap: int | None = None, batch_size: int = 64,
                  on_calls: Callable[[int], None] | None = None):
         self.levels = check_plan(plan, set(engines))
         self.plan, self.engines, self.input, self.out = _routed(plan, set(engines)), engines, input_path, out
-        self.count = token_counter(engines[plan.steps[0].model].tok)
-        self.context = min(context_of(e) for e in engines.values())
+        self.count = engines[plan.steps[0].model].count_tokens
+        self.context = min(e.context for e in engines.values())
         self.chunk_tokens, self.overlap = self._sizes(chunk_tokens, overlap)
         self.batch_size = batch_size
         self.cache = CallCache(out / "cache.jsonl")
@@ -94,8 +95,11 @@ class Runner:
         return size, min(overlap, size // 4)
 
     def _overhead(self, step: Step) -> int:
+        """Tokens of a step's prompt besides its chunk: text, chat template, the retry hint, the answer."""
         prompt = fill(step.prompt, {"chunk": "", "instruction": self.plan.instruction, "answer": "x" * 200})
-        return self.count(prompt) + step.max_new_tokens + 24  # chat template tokens
+        template = self.engines[step.model].count_tokens([{"role": "user", "content": ""}])
+        retry = self.count(RETRY + HINTS[step.answer]) if step.answer in HINTS else 0
+        return self.count(prompt) + template + retry + step.max_new_tokens
 
     def chunks(self) -> Iterator[Chunk]:
         return chunk_file(self.input, self.count, self.chunk_tokens, self.overlap)
@@ -159,7 +163,7 @@ class Runner:
                 failed.append(i)
         if failed:
             self.stats.retries += len(failed)
-            retry = [prompts[i] + "\nReply in exactly this form. " + HINTS[step.answer] for i in failed]
+            retry = [prompts[i] + RETRY + HINTS[step.answer] for i in failed]
             for i, text in zip(failed, self.generate(step.model, retry, step.max_new_tokens)):
                 try:
                     answers[i] = parse(step.answer, text)
@@ -255,5 +259,4 @@ def _batches(items: Iterator[Chunk], size: int) -> Iterator[list[Chunk]]:
 
 
 def context_of(engine: Engine) -> int:
-    config = getattr(getattr(engine, "model", None), "config", None)
-    return int(getattr(config, "max_position_embeddings", None) or 8192)
+    return engine.context

@@ -14,8 +14,8 @@ from typing import Any
 
 from ils.errors import ILSError, PlanError
 from ils.infer.engine import Engine
-from ils.infer.execute import Runner, context_of
-from ils.infer.long import check_input, iter_units, read_blocks, spool_stdin, token_counter
+from ils.infer.execute import Runner
+from ils.infer.long import check_input, iter_units, read_blocks, spool_stdin
 from ils.infer.plans import BUILTIN_PLANS, Plan, chain, check_plan, load_plan, map_reduce, single
 from ils.infer.reducers import render
 from ils.io import write_json, write_text
@@ -48,7 +48,8 @@ def parse_models(model: str, adapters: list[str]) -> dict[str, str]:
     return models
 
 
-def load_engines(models: dict[str, str | Engine], batch_size: int = 8, dtype: str = "float32") -> dict[str, Engine]:
+def load_engines(models: dict[str, str | Engine], batch_size: int = 64, dtype: str = "auto",
+                 engine: str = "hf") -> dict[str, Engine]:
     """Model names → engines; each distinct reference is loaded once."""
     loaded: dict[str, Engine] = {}
     by_ref: dict[str, Engine] = {}
@@ -57,7 +58,7 @@ def load_engines(models: dict[str, str | Engine], batch_size: int = 8, dtype: st
             loaded[name] = ref
             continue
         if ref not in by_ref:
-            by_ref[ref] = Engine.load(ref, batch_size, dtype)
+            by_ref[ref] = Engine.load(ref, batch_size, dtype, engine)
         loaded[name] = by_ref[ref]
     return loaded
 
@@ -82,16 +83,17 @@ def check_models(models: dict[str, str | Engine]) -> None:
 def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: str = "text",
         models: dict[str, str | Engine] | None = None, out: str | Path = "ils-run",
         chunk_tokens: int | None = None, overlap: int | None = None, dry_run: bool = False,
-        progress: bool = False, batch_size: int = 8, dtype: str = "float32") -> dict[str, Any]:
+        progress: bool = False, batch_size: int = 64, dtype: str = "auto", engine: str = "hf") -> dict[str, Any]:
     """Run ``instruction`` over ``input`` (a file, or ``-`` for stdin); returns the result record."""
     out = Path(out)
     models = models or {"default": "default"}
     spec = resolve_plan(plan, instruction, answer)
     check_plan(spec, set(models))
-    check_models(models)
+    if engine == "hf":
+        check_models(models)  # other engines name files or served models this check does not know
     path = spool_stdin(out / "input.txt") if str(input) == "-" else Path(input)
     check_input(path)
-    engines = load_engines(models, batch_size, dtype)
+    engines = load_engines(models, batch_size, dtype, engine)
     if plan == "auto":
         spec = _auto(spec, instruction, answer, engines["default"], path)
     runner = Runner(spec, engines, path, out, chunk_tokens, overlap, batch_size)
@@ -106,7 +108,7 @@ def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: 
 
 def _auto(spec: Plan, instruction: str, answer: str, engine: Engine, path: Path) -> Plan:
     """Whole input in one prompt when it fits; a chain when the instruction itself is too long."""
-    count, context = token_counter(engine.tok), context_of(engine)
+    count, context = engine.count_tokens, engine.context
     n, part = count(instruction), context // LONG_INSTRUCTION
     if n > part:
         if not _fits(path, count, context - part - 300):
@@ -141,4 +143,5 @@ def _execute(runner: Runner, survey: dict, progress: bool) -> dict[str, Any]:
     return {"answer": value, "answer_text": render(kind, value), "plan": runner.plan.model_dump(),
             "chunks": survey["chunks"], "tokens": survey["tokens"], "chunk_tokens": survey["chunk_tokens"],
             "overlap": survey["overlap"], "calls": st.calls, "cached_calls": st.cached, "retries": st.retries,
-            "reduce_depth": st.reduce_depth, "errors": st.errors}
+            "reduce_depth": st.reduce_depth, "errors": st.errors,
+            "engine": {name: e.stats() for name, e in runner.engines.items()}}

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ils.errors import PlanError
+from ils.errors import ConfigError, PlanError
 from ils.infer.reducers import HINTS
+from ils.io import read_yaml
 
 REF = re.compile(r"\{\{\s*([\w-]+)\s*\}\}")
 BUILTIN_REFS = {"chunk", "answer", "partials", "instruction", "input"}
@@ -123,9 +123,9 @@ def load_plan(path: str | Path) -> Plan:
     if not path.is_file():
         raise PlanError(f"{path}: plan file not found")
     try:
-        return Plan.model_validate(yaml.safe_load(path.read_text()) or {})
-    except yaml.YAMLError as e:
-        raise PlanError(f"{path}: not valid YAML ({e})") from None
+        return Plan.model_validate(read_yaml(path) or {})
+    except ConfigError as e:
+        raise PlanError(str(e)) from None
     except ValidationError as e:
         lines = [f"{path}: {'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()]
         raise PlanError("\n".join(lines)) from None

@@ -34,6 +34,8 @@ class Sampling:
     top_p: float = 1.0
     seed: int = 0
     stop: tuple[str, ...] = ()
+    ignore_eos: bool = False  # run to max_new_tokens (benchmarks compare servers on equal work)
+    logprobs: bool = False  # keep each chosen token's log-probability (Completion.token_logprobs)
 
 
 @dataclass
@@ -46,6 +48,7 @@ class Completion:
     completion_tokens: int = 0
     token_ids: list[int] = field(default_factory=list)
     error: str | None = None
+    token_logprobs: list[float] | None = None  # when Sampling.logprobs asked for them
 
 
 # Called with (request index, text delta) as tokens arrive; the last call for a request has delta "".
@@ -76,6 +79,18 @@ class Engine(ABC):
 
     def close(self) -> None:
         """Free what the engine holds (threads, connections, model memory)."""
+
+    def stats(self) -> dict:
+        """Counters worth reporting (steps, prefix-cache hit rate, ...); empty where there are none."""
+        return {}
+
+    @classmethod
+    def load(cls, model: str, batch_size: int = 64, dtype: str = "auto", engine: str = "hf",
+             **options: object) -> "Engine":
+        """The engine ``engine`` (see ils.infer.engines) serving ``model``."""
+        from ils.infer.engines import load_engine
+
+        return load_engine(model, engine, batch_size=batch_size, dtype=dtype, **options)
 
     # Shared conveniences: what most callers want.
     def chat(self, chats: Sequence[Chat], sampling: Sampling | None = None, progress: bool = False) -> list[str]:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ils.errors import ILSError
 from ils.io import ils_home
 from ils.registry import Registry
-from ils.store.models import ApiKey, Completion, Feedback, Version
+from ils.store.models import ApiKey, Completion, Feedback, Version, now
 
 STORES: Registry[Callable[[str], Database]] = Registry("store")
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -139,15 +139,42 @@ class Store:
         with self.session() as s:
             return s.scalars(q.limit(1)).first()
 
-    def create_api_key(self, name: str) -> str:
+    def create_api_key(self, name: str, admin: bool = False) -> str:
+        """A new key (shown once); a name must not belong to another working key."""
+        if not name.strip():
+            raise StoreError("keys create: NAME: must not be empty")
         key = "ils-" + secrets.token_urlsafe(24)
         with self.session.begin() as s:
-            s.add(ApiKey(name=name, sha256=hash_key(key)))
+            if s.scalars(select(ApiKey).where(ApiKey.name == name, ApiKey.revoked.is_(None))).first():
+                raise StoreError(f"keys create: a working key named {name!r} exists; revoke it first "
+                                 "(ils keys revoke NAME) or choose another name")
+            s.add(ApiKey(name=name, sha256=hash_key(key), admin=admin))
         return key
 
-    def key_hashes(self) -> dict[str, int]:
+    def api_keys(self) -> list[dict]:
+        """Every key ever made, oldest first (never the key itself)."""
         with self.session() as s:
-            return {k.sha256: k.id for k in s.scalars(select(ApiKey))}
+            return [{"id": k.id, "name": k.name, "admin": bool(k.admin), "created": k.created,
+                     "revoked": k.revoked} for k in s.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+    def revoke_api_key(self, name_or_id: str) -> list[int]:
+        """Revoke the working key with this id (digits) or name; the ids revoked."""
+        q = select(ApiKey).where(ApiKey.revoked.is_(None))
+        q = q.where(ApiKey.id == int(name_or_id) if name_or_id.isdigit() else ApiKey.name == name_or_id)
+        with self.session.begin() as s:
+            rows = list(s.scalars(q))
+            if not rows:
+                raise StoreError(f"keys revoke: no working key with name or id {name_or_id!r} "
+                                 "(see: ils keys list)")
+            for row in rows:
+                row.revoked = now()
+            return [row.id for row in rows]
+
+    def key_hashes(self) -> dict[str, tuple[int, bool]]:
+        """sha256 → (id, admin) of every working (not revoked) key."""
+        with self.session() as s:
+            rows = s.scalars(select(ApiKey).where(ApiKey.revoked.is_(None)))
+            return {k.sha256: (k.id, bool(k.admin)) for k in rows}
 
     def close(self) -> None:
         self.db.dispose()

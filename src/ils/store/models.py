@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -62,10 +62,13 @@ class Version(Base):
 
 
 class ApiKey(Base):
-    """Only the sha256 of a key is stored; the key itself is shown once when created."""
+    """Only the sha256 of a key is stored; the key itself is shown once when created. ``admin`` keys may
+    also call /admin/*; a revoked key stays listed (who had access, until when) but no longer works."""
 
     __tablename__ = "api_keys"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     name: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    revoked: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

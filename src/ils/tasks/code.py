@@ -32,7 +32,7 @@ _BLOCK = re.compile(r"```[\w+-]*\n(.*?)(?:```|\Z)", re.S)
 
 class CodeTask(Task):
     name = "code"
-    metric = "pass_at_1"
+    metric = "pass_at_k"
     input_fields = ("instruction",)
     output = "code"
     templates = TEMPLATES
@@ -60,7 +60,7 @@ class CodeTask(Task):
         return {"solution": str(fields["solution"]).strip("\n").rstrip(), "tests": fields.get("tests", "")}
 
     def correct(self, parsed: Any, gold: Any) -> bool:
-        """Textual equality only; running ``gold["tests"]`` is the pass@1 metric's job."""
+        """Textual equality only; running ``gold["tests"]`` is the pass@k metric's job."""
         return parsed is not None and parsed == gold["solution"]
 
     def roundtrip(self, reference: str, fields: dict[str, Any]) -> bool:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ils.errors import RecordError
+from ils.io import text_lines
 from ils.tasks.base import RawRecord
 
 TAG_PREFIXES = ("B-", "I-", "E-", "S-")
@@ -48,7 +49,9 @@ def read_conll(path: str | Path, options: dict[str, Any]) -> Iterator[RawRecord 
     path = Path(path)
     if not path.is_file():
         raise RecordError(str(path), None, "file", "not found")
+    empty = True
     for first, doc, rows in _sentences(path, options.get("columns")):
+        empty = False
         if isinstance(rows, RecordError):
             yield rows
             continue
@@ -63,26 +66,27 @@ def read_conll(path: str | Path, options: dict[str, Any]) -> Iterator[RawRecord 
         group = f"{path.name}#doc{doc}" if doc else None  # no -DOCSTART-: each sentence stands alone
         yield RawRecord({"tokens": tokens, "text": " ".join(tokens), "entities": ents}, str(path), first,
                         group)
+    if empty:
+        raise RecordError(str(path), None, "file", "no sentences in it (an empty file)")
 
 
 def _sentences(path: Path, ncols: int | None) -> Iterator[tuple[int, int, Any]]:
     """(first line, document number, rows or the error of the sentence's first bad line)."""
     rows: list[list[str]] = []
     first, doc, error = 0, 0, None
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            cols = line.split()
-            if not cols or cols[0] == "-DOCSTART-":
-                if rows or error:
-                    yield first, doc, error or rows
-                rows, error = [], None
-                doc += 1 if cols else 0
-                continue
-            ncols = ncols or len(cols)
-            if not rows and error is None:
-                first = n
-            if len(cols) != ncols and error is None:
-                error = RecordError(str(path), n, "columns", f"expected {ncols} columns, found {len(cols)}")
-            rows.append(cols)
+    for n, line in text_lines(path):
+        cols = line.split()
+        if not cols or cols[0] == "-DOCSTART-":
+            if rows or error:
+                yield first, doc, error or rows
+            rows, error = [], None
+            doc += 1 if cols else 0
+            continue
+        ncols = ncols or len(cols)
+        if not rows and error is None:
+            first = n
+        if len(cols) != ncols and error is None:
+            error = RecordError(str(path), n, "columns", f"expected {ncols} columns, found {len(cols)}")
+        rows.append(cols)
     if rows or error:
         yield first, doc, error or rows

@@ -8,12 +8,13 @@ A problem with a whole file (no such file, a missing column in the header) is ra
 from __future__ import annotations
 
 import csv
-import json
+import io
 import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 from ils.errors import RecordError
+from ils.io import parse_json, read_text, text_lines
 from ils.tasks.base import RawRecord
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
@@ -30,35 +31,44 @@ def table_rows(path: str | Path) -> Iterator[tuple[int, Any, list[str] | None]]:
     _check_file(path)
     suffix = path.suffix.lower()
     if suffix in (".tsv", ".csv"):
-        yield from _delimited(path, "\t" if suffix == ".tsv" else ",")
+        rows = _delimited(path, "\t" if suffix == ".tsv" else ",")
     elif suffix in (".jsonl", ".ndjson"):
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if line.strip():
-                    yield n, _json_or_error(line, path, n), None
+        rows = ((n, parse_json(line, path, n), None) for n, line in text_lines(path) if line.strip())
     elif suffix == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
-        for n, row in enumerate(data if isinstance(data, list) else data.get("data", []), 1):
-            yield n, row, None
+        rows = _json_list(path)
     else:
         raise RecordError(str(path), None, "file", "unknown extension; use .tsv, .csv, .jsonl or .json")
+    empty = True
+    for row in rows:
+        empty = False
+        yield row
+    if empty:
+        raise RecordError(str(path), None, "file", "no records in it (an empty file)")
+
+
+def _json_list(path: Path) -> Iterator[tuple[int, Any, None]]:
+    text = read_text(path)
+    data = parse_json(text, path, 1) if text.strip() else []
+    if isinstance(data, RecordError):
+        raise data
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        data = data["data"]
+    if not isinstance(data, list):
+        raise RecordError(str(path), 1, "json", "expected a list of records")
+    for n, row in enumerate(data, 1):
+        yield n, row, None
 
 
 def _delimited(path: Path, delim: str) -> Iterator[tuple[int, Any, list[str] | None]]:
     # GLUE TSVs are not quoted: a '"' inside a sentence is text, not a quote.
     quoting = csv.QUOTE_NONE if delim == "\t" else csv.QUOTE_MINIMAL
-    with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.DictReader(f, delimiter=delim, quoting=quoting)
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""), delimiter=delim, quoting=quoting)
+    try:
         header = list(reader.fieldnames or [])
         for row in reader:
             yield reader.line_num, row, header
-
-
-def _json_or_error(line: str, path: Path, n: int) -> Any:
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError as e:
-        return RecordError(str(path), n, "json", f"not valid JSON ({e.msg} at column {e.colno})")
+    except csv.Error as e:
+        raise RecordError(str(path), reader.line_num, "csv", str(e)) from None
 
 
 def read_table(path: str | Path, columns: dict[str, str], optional: tuple[str, ...] = (),

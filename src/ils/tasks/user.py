@@ -12,9 +12,8 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-import yaml
-
 from ils.errors import ConfigError
+from ils.io import read_yaml
 from ils.tasks import TASKS
 from ils.tasks.base import Task
 from ils.tasks.templates import from_dict
@@ -47,10 +46,10 @@ def _load_file(path: Path) -> None:
         module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
         spec.loader.exec_module(module)  # type: ignore[union-attr]
         return
+    spec = read_yaml(path)
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         task = task_from_spec(spec)
-    except (ValueError, KeyError, TypeError, yaml.YAMLError) as e:
+    except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{path}: {e}") from None
     TASKS.add(task)
 

@@ -22,14 +22,23 @@ def check_config(cfg: TrainConfig) -> None:
     get_method(cfg.method).check_config(cfg)  # an unknown name lists the known ones
     _check_head(cfg)
     resolve(cfg.model)
-    if not Path(cfg.data).exists():
-        raise ConfigError(f"data: {cfg.data}: no such file or dataset folder")
-    if cfg.eval and cfg.eval.test:
-        from ils.dataset import split_path
+    _check_paths(cfg)
 
-        found = split_path(cfg.eval.test, cfg.eval.split)
-        if found is None or not found.exists():
-            raise ConfigError(f"eval.test: {cfg.eval.test}: no such file, or no {cfg.eval.split} split in it")
+
+def _check_paths(cfg: TrainConfig) -> None:
+    """Each data path names a file, or a dataset folder with the split it is read for."""
+    from ils.dataset import split_path
+
+    paths = [("data", cfg.data, "train"), ("validation", cfg.validation, "validation")]
+    if cfg.eval and cfg.eval.test:
+        paths.append(("eval.test", cfg.eval.test, cfg.eval.split))
+    for option, path, split in paths:
+        if not path:
+            continue
+        if not Path(path).exists():
+            raise ConfigError(f"{option}: {path}: not found")
+        if split_path(path, split) is None:
+            raise ConfigError(f"{option}: {path}: no {split}.jsonl in this dataset folder")
 
 
 def _check_head(cfg: TrainConfig) -> None:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ils.io import RunDir, atomic_path
+from ils.io import RunDir, atomic_path, dumps
 
 
 class MetricsLog:
@@ -21,7 +21,7 @@ class MetricsLog:
             self._tb = SummaryWriter(str(run.events), purge_step=start_step + 1)
 
     def log(self, step: int, **values: Any) -> None:
-        self._file.write(json.dumps({"step": step, **values}) + "\n")
+        self._file.write(dumps({"step": step, **values}) + "\n")  # a NaN loss is written as null
         self._file.flush()
         if self._tb:
             for k, v in values.items():
@@ -40,7 +40,7 @@ def _truncate(path: Path, step: int) -> None:
         return
     rows = [r for r in read_metrics(path) if r["step"] <= step]
     with atomic_path(path) as tmp:
-        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        tmp.write_text("".join(dumps(r) + "\n" for r in rows))
 
 
 def read_metrics(path: Path) -> list[dict]:

@@ -3,7 +3,8 @@
 A prediction is one candidate program or a list of n candidates (samples); a reference is the test
 code (asserts) as a string, or ``{"tests": str, "setup": str}``. pass@k uses the unbiased estimator
 of Chen et al. 2021 (the Codex paper): 1 - C(n-c, k) / C(n, k), averaged over problems, for every
-k in ``KS`` not above n. Unparseable (``None``) candidates fail without running.
+k in ``KS`` not above n. Unparseable (``None``) candidates fail without running. A candidate passes only
+if the tests run to their end (``ils.sandbox``: an early ``sys.exit(0)`` fails).
 """
 
 from __future__ import annotations
@@ -26,15 +27,20 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
-def program(candidate: str, reference: Any) -> str:
+def program(candidate: str, reference: Any) -> tuple[str, str]:
+    """The candidate (after the reference's setup) and the tests, run as two compile units."""
     if isinstance(reference, dict):
-        return "\n".join([reference.get("setup", ""), candidate, reference["tests"]])
-    return candidate + "\n\n" + str(reference) + "\n"
+        return "\n".join([reference.get("setup", ""), candidate]), str(reference["tests"])
+    return candidate, str(reference)
 
 
 def count_passing(candidates: Any, reference: Any, limits: Limits | None = None) -> tuple[int, int]:
     cands = [candidates] if isinstance(candidates, str) or candidates is None else list(candidates)
-    passed = sum(c is not None and run_code(program(c, reference), limits).passed for c in cands)
+    passed = 0
+    for c in cands:
+        if c is not None:
+            code, tests = program(c, reference)
+            passed += run_code(code, limits, tests=tests).passed
     return len(cands), passed
 
 

@@ -1,4 +1,4 @@
-"""The ``hf`` engine: this repo's engine on a local model (a name, a folder, a .gguf or a run folder)."""
+"""The ``hf`` engine: this repo's scheduler on a local model (a name, a folder, a .gguf or a run folder)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from typing import Any
 from ils.infer.engines import ENGINES
 from ils.infer.protocol import Engine
 
+OPTIONS = ("batch_size", "kv_tokens", "prefix_tokens", "step_tokens", "dtype", "merge")
+
 
 @ENGINES.register("hf")
 def hf_engine(model: str, target: str = "", **options: Any) -> Engine:
-    from ils.infer.engine import Engine as HFEngine
+    from ils.infer.engine import LocalEngine
 
-    return HFEngine.load(model, options.get("batch_size", 16), options.get("dtype", "float32"))
+    return LocalEngine.load(model, **{k: v for k, v in options.items() if k in OPTIONS and v is not None})
