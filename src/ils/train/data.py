@@ -19,8 +19,11 @@ def read_records(cfg: Any) -> tuple[list[Example], list[Example]]:
     """(train, validation) records: ``data``'s train split and the validation split of ``validation``
     or, when ``data`` is a dataset folder, of ``data`` (none when there is none)."""
     train = read_split(cfg.data, "train", cfg.limit)
-    val_path = cfg.validation or (cfg.data if Path(cfg.data).is_dir() else None)
-    val = read_split(val_path, "validation") if val_path and split_path(val_path, "validation") else []
+    if cfg.validation:
+        val = read_split(cfg.validation, "validation")
+    else:  # the folder's own split; a split of no records is an empty file there, not an error
+        own = split_path(cfg.data, "validation") if Path(cfg.data).is_dir() else None
+        val = read_split(own, "validation") if own and own.stat().st_size else []
     if not train:
         raise TrainingError(f"{cfg.data}: no training records")
     return train, val
