@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--modes", default="zero-shot,few-shot:4")
     ap.add_argument("--n", type=int, default=100, help="test sentences, seeded sample (0 = all 3453)")
     args = ap.parse_args()
-    TASKS.add("bench_conll", CoNLL())
+    TASKS.add(CoNLL())
     test, train = examples(DATA / "test.txt", args.n or None, 0), examples(DATA / "train.txt", 2000, 1)
     evaluate_modes(
         test,

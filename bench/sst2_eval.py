@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument("--train-steps", type=int, default=0, help="LoRA-tune first and add the run as a mode")
     ap.add_argument("--batch-size", type=int, default=16)
     args = ap.parse_args()
-    TASKS.add("bench_sst2", SST2())
+    TASKS.add(SST2())
     dev, train = read_tsv(DATA / "dev.tsv", args.limit), read_tsv(DATA / "train.tsv")
     modes = [m for m in args.modes.split(",") if m]
     if args.train_steps:

@@ -18,6 +18,18 @@ def test_yaml_plus_overrides(tmp_path):
     assert (cfg.lr, cfg.lora.alpha, cfg.lora.r, cfg.data) == (1e-4, 7, 8, "d.jsonl")
 
 
+def test_an_option_without_a_value_is_refused_unless_it_is_yes_no(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: d.jsonl\n")
+    assert parse_overrides(["--lr", "--bf16", "--lora.r=8"]) == {"lr": None, "bf16": None, "lora.r": "8"}
+    with pytest.raises(ConfigError, match="--lr: needs a value"):
+        load_config(TrainConfig, path, parse_overrides(["--lr"]))  # once trained with lr 1.0
+    with pytest.raises(ConfigError, match="--eval.limit: needs a value"):
+        load_config(TrainConfig, path, parse_overrides(["--eval.limit", "--bf16"]))
+    cfg = load_config(TrainConfig, path, parse_overrides(["--bf16", "--group_by_length", "--lr", "2e-4"]))
+    assert cfg.bf16 is True and cfg.group_by_length is True and cfg.lr == 2e-4
+
+
 def test_config_errors_name_file_and_field(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("data: d.jsonl\nbatch_size: many\n")

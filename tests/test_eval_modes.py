@@ -23,9 +23,11 @@ class Polarity(Task):
         return t if t in self.choices else None
 
 
-def _register():
-    if "test_polarity" not in TASKS:
-        TASKS.add("test_polarity", Polarity())
+@pytest.fixture(scope="module", autouse=True)
+def _polarity():
+    TASKS.add(Polarity())
+    yield
+    TASKS.remove("test_polarity")
 
 
 def rec(text: str, label: str, i: int = 0) -> Example:
@@ -75,7 +77,6 @@ def test_fit_chat_drops_exemplars_until_the_prompt_fits():
 
 @pytest.fixture(scope="module")
 def evaluated(tiny_llama, tmp_path_factory):
-    _register()
     out = tmp_path_factory.mktemp("evalout")
     specs = ["zero-shot", "few-shot:2", "few-shot:2:similar", str(tiny_llama)]
     report = evaluate_modes(
@@ -106,20 +107,28 @@ def test_modes_report_folder(evaluated, tiny_llama):
 
 
 def test_compare_reports_shows_deltas(evaluated, tmp_path):
+    import shutil
+
     out, report = evaluated
-    single = tmp_path / "single"
-    single.mkdir()
-    (single / "report.json").write_text(json.dumps(report["modes"]["zero-shot"]))
-    result = compare_reports([out, single])
-    assert result["columns"][-1] == "single" and len(result["columns"]) == 5
+    other = tmp_path / "other"
+    shutil.copytree(out, other)
+    result = compare_reports([out, other / "report.json"])
+    assert result["columns"][-1] == f"other/{tiny_name(report)}" and len(result["columns"]) == 8
     parsed = next(r for r in result["rows"] if r["kind"] == "parsed")
-    assert parsed["deltas"][0] == 0 and parsed["deltas"][-1] == 0
+    assert parsed["deltas"][0] == 0 and parsed["deltas"][4] == 0
     with pytest.raises(EvalError, match="no report.json"):
         compare_reports([tmp_path / "missing"])
+    with pytest.raises(EvalError, match="not a combined ILS evaluation report"):
+        compare_reports([out / "0-zero-shot"])  # one shape: a mode's own report is not it
+
+
+def tiny_name(report: dict) -> str:
+    from pathlib import Path
+
+    return Path(list(report["modes"])[-1]).name
 
 
 def test_bad_inputs_are_clear_errors(tiny_llama, tmp_path):
-    _register()
     run = tmp_path / "run"
     run.mkdir()
     (run / "ils.json").write_text("{}")
@@ -158,7 +167,6 @@ def test_cli_eval_and_compare(tiny_llama, tmp_path):
 
     from ils.cli import app
 
-    _register()
     data = tmp_path / "data"
     write_examples(data / "train.jsonl", TRAIN)
     write_examples(data / "test.jsonl", TEST)

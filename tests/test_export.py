@@ -114,3 +114,13 @@ def test_cli_export_prints_what_it_wrote_and_errors_without_traceback(tiny_llama
     assert result.exit_code != 0 and isinstance(result.exception, ExportError)
     result = CliRunner().invoke(app, ["export", str(run), "-o", str(tmp_path / "y"), "--merged", "--gguf"])
     assert "pick one" in str(result.exception)
+
+
+def test_an_encoder_head_run_is_refused_naming_its_head_kind(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "ils.json").write_text(json.dumps({"method": "full", "base_model": "default-encoder",
+                                              "head": {"kind": "token", "labels": ["O", "B-PER"]}}))
+    with pytest.raises(ExportError, match=r"method 'full' trained an encoder head \(kind token\)"):
+        export(run, tmp_path / "out")
+    assert not (tmp_path / "out").exists()

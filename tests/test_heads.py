@@ -1,5 +1,7 @@
-"""Encoder task heads on a tiny random BERT: classification, NER (first sub-token labels, seqeval),
-extractive QA (windows with stride, n-best decoding, SQuAD EM/F1), and bad input refused early."""
+"""Encoder heads on a tiny random BERT, trained from `ils data build` folders and scored by the same
+evaluator as generative runs: sequence (sentiment), token (NER: first sub-token labels, seqeval through
+the ner task), span (QA windows, n-best decoding, SQuAD EM/F1), and bad input refused before anything
+is created."""
 
 from __future__ import annotations
 
@@ -9,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ils.config import HeadOptions, LoraOptions, TrainConfig
+from ils.config import EvalOptions, HeadOptions, LoraOptions, TrainConfig
+from ils.data.build import build_dataset
 from ils.errors import ConfigError, TrainingError
 from ils.train.loop import train
 
@@ -17,62 +20,82 @@ POS, NEG = ["good", "great", "fine", "lovely"], ["bad", "awful", "dull", "poor"]
 NAMES, PLACES = ["peter", "mary", "johnson"], ["paris", "london", "berlinville"]
 
 
-def _write(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+def folder(tmp_path: Path, task: str, train_file: Path, val_file: Path, name: str = "ds", **options) -> Path:
+    """A dataset folder: ``train_file`` in train, ``val_file`` in validation and in test."""
+    src = lambda path, split, n: {"task": task, "path": str(path), "split": split, "name": n,  # noqa: E731
+                                  "options": options}
+    sources = [src(train_file, "train", "tr"), src(val_file, "validation", "va"), src(val_file, "test", "te")]
+    cfg = {"sources": sources,
+           "splits": {"train": 1.0, "validation": 0.0, "test": 0.0}, "dedup": {"exact": False, "near": False}}
+    return build_dataset(cfg, tmp_path / name, progress=False)
+
+
+def sentiment_tsv(path: Path, n: int, seed: int, labels=("0", "1")) -> Path:
+    rng = random.Random(seed)
+    rows = ["sentence\tlabel"]
+    for _ in range(n):
+        label = rng.choice(labels)
+        word = rng.choice(NEG if label == "0" else POS)
+        rows.append(f"{word} {rng.choice(['movie', 'film', 'plot'])}\t{label}")
+    path.write_text("\n".join(rows) + "\n")
     return path
 
 
-def _sentiment(n: int, seed: int) -> list[dict]:
+def conll(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
+    path.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in s) for s in sentences) + "\n")
+    return path
+
+
+def ner_sentences(n: int, seed: int) -> list[list[tuple[str, str]]]:
     rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        label = rng.choice(["pos", "neg"])
-        word = rng.choice(POS if label == "pos" else NEG)
-        rows.append({"text": f"{word} {rng.choice(['movie', 'film', 'plot'])}", "label": label})
-    return rows
+    return [[(rng.choice(NAMES), "B-PER"), (rng.choice(["lives", "works"]), "O"), ("in", "O"),
+             (rng.choice(PLACES), "B-LOC"), (".", "O")] for _ in range(n)]
 
 
-def _ner(n: int, seed: int) -> list[dict]:
-    rng = random.Random(seed)
-    rows = []
-    for _ in range(n):
-        name, place = rng.choice(NAMES), rng.choice(PLACES)
-        rows.append({"tokens": [name, rng.choice(["lives", "works"]), "in", place, "."],
-                     "tags": ["B-PER", "O", "O", "B-LOC", "O"]})
-    return rows
-
-
-def _cfg(model: Path, out: Path, task: str, train_file: Path, val: Path, **kw) -> TrainConfig:
-    base = dict(model=str(model), data=str(train_file), validation=str(val), output=str(out), task=task,
-                method="full", max_steps=40, batch_size=8, lr=3e-3, warmup_steps=2, eval_every=20,
-                save_every=0, bf16=False, max_length=64)
+def _cfg(model: Path, data: Path, out: Path, kind: str, **kw) -> TrainConfig:
+    base = dict(model=str(model), data=str(data), output=str(out), head=HeadOptions(kind=kind), method="full",
+                max_steps=40, batch_size=8, lr=3e-3, warmup_steps=2, eval_every=20, save_every=0, bf16=False,
+                max_length=64, eval=EvalOptions(test=str(data)))
     return TrainConfig(**{**base, **kw})
 
 
-def test_sequence_classification_learns_and_reloads(tiny_bert, tmp_path):
+def _report(run: Path) -> dict:
+    """The run's combined evaluation report (what `ils eval -o` writes), its one mode."""
+    return json.loads((run / "eval" / "report.json").read_text())["modes"][str(run)]
+
+
+def test_sequence_head_learns_and_ils_eval_compare_rescore_agree(tiny_bert, tmp_path):
+    from ils.dataset import read_split
+    from ils.evaluate.compare import compare_reports
+    from ils.evaluate.modes import evaluate_modes
+    from ils.evaluate.rescore import rescore
+
+    data = folder(tmp_path, "sentiment", sentiment_tsv(tmp_path / "tr.tsv", 64, 0),
+                  sentiment_tsv(tmp_path / "va.tsv", 32, 1))
+    run = train(_cfg(tiny_bert, data, tmp_path / "run", "sequence", max_steps=80))
+    own = _report(run)["tasks"]["sentiment"]
+    assert own["metric"] == "accuracy" and own["score"] >= 0.9 and own["n"] == 32
+    again = evaluate_modes(read_split(data, "test"), [str(run)], tmp_path / "ev", progress=False)
+    assert again["modes"][str(run)]["tasks"]["sentiment"]["score"] == own["score"]
+    rows = compare_reports([run, tmp_path / "ev"])["rows"]
+    assert rows[0]["values"] == [own["score"], own["score"]]
+    rescore(run)
+    assert _report(run)["tasks"]["sentiment"]["score"] == own["score"]  # answers re-scored, not re-parsed
+    row = json.loads((run / "eval" / "0-run" / "predictions.jsonl").read_text().splitlines()[0])
+    assert row["answer"] == row["parsed"] and row["output"] in ("negative", "positive")
+
+
+def test_lora_on_a_sequence_head_reloads(tiny_bert, tmp_path):
     from ils.models.loading import load_run
-    from ils.train.heads import get_head
 
-    tr, va = _write(tmp_path / "tr.jsonl", _sentiment(64, 0)), _write(tmp_path / "va.jsonl", _sentiment(32, 1))
-    cfg = _cfg(tiny_bert, tmp_path / "run", "sequence-classification", tr, va, max_steps=80)
-    run = train(cfg)
-    report = json.loads((run / "eval" / "head.json").read_text())
-    assert report["validation"]["accuracy"] >= 0.9
-    model, tok, _ = load_run(run)
-    head = get_head(cfg.task)
-    again = head.score(model, tok, head.read(va), cfg, ["neg", "pos"])
-    assert again["accuracy"] == report["validation"]["accuracy"]
-
-
-def test_lora_on_a_classification_head_reloads(tiny_bert, tmp_path):
-    from ils.models.loading import load_run
-
-    tr, va = _write(tmp_path / "tr.jsonl", _sentiment(32, 0)), _write(tmp_path / "va.jsonl", _sentiment(8, 1))
-    run = train(_cfg(tiny_bert, tmp_path / "run", "sequence-classification", tr, va, method="lora",
-                     max_steps=4, lr=1e-2, lora=LoraOptions(r=4, alpha=8)))
+    data = folder(tmp_path, "sentiment", sentiment_tsv(tmp_path / "tr.tsv", 32, 0),
+                  sentiment_tsv(tmp_path / "va.tsv", 8, 1))
+    run = train(_cfg(tiny_bert, data, tmp_path / "run", "auto", method="lora", max_steps=4, lr=1e-2,
+                     lora=LoraOptions(r=4, alpha=8)))
     assert (run / "adapter" / "adapter_config.json").is_file()
     model, _, info = load_run(run)
-    assert model.config.num_labels == 2 and info["run"]["head"]["labels"] == ["neg", "pos"]
+    assert model.config.num_labels == 2 and info["run"]["head"]["labels"] == ["negative", "positive"]
+    assert info["run"]["head"]["kind"] == "sequence" and info["run"]["tasks"] == ["sentiment"]
 
 
 def _mean_logits(model, batch):
@@ -88,12 +111,13 @@ def test_mean_pooling_trains_saves_and_reloads(tiny_bert, tmp_path, method):
 
     from ils.models.loading import load_run
 
-    tr, va = _write(tmp_path / "tr.jsonl", _sentiment(64, 0)), _write(tmp_path / "va.jsonl", _sentiment(32, 1))
-    run = train(_cfg(tiny_bert, tmp_path / "run", "sequence-classification", tr, va, method=method,
-                     max_steps=80, lora=LoraOptions(r=4, alpha=8), head=HeadOptions(pooling="mean")))
-    assert json.loads((run / "eval" / "head.json").read_text())["validation"]["accuracy"] >= 0.9
+    data = folder(tmp_path, "sentiment", sentiment_tsv(tmp_path / "tr.tsv", 64, 0),
+                  sentiment_tsv(tmp_path / "va.tsv", 32, 1))
+    run = train(_cfg(tiny_bert, data, tmp_path / "run", "sequence", method=method, max_steps=80,
+                     lora=LoraOptions(r=4, alpha=8), head=HeadOptions(kind="sequence", pooling="mean")))
+    assert _report(run)["tasks"]["sentiment"]["score"] >= 0.9
     model, tok, info = load_run(run)
-    assert info["run"]["head"]["pooling"] == "mean"
+    assert info["run"]["head"]["options"]["pooling"] == "mean"
     batch = tok(["good movie", "an awful , dull and poor plot"], padding=True, return_tensors="pt")
     batch.pop("token_type_ids", None)
     with torch.no_grad():
@@ -103,134 +127,139 @@ def test_mean_pooling_trains_saves_and_reloads(tiny_bert, tmp_path, method):
     assert torch.allclose(padded[0], alone[0], atol=1e-5)  # padding does not move the mean
 
 
-def test_mean_pooling_refused_where_it_means_nothing(tiny_bert, tmp_path):
-    tr = _write(tmp_path / "tr.jsonl", _ner(8, 0))
-    with pytest.raises(ConfigError, match="pooling"):
-        train(_cfg(tiny_bert, tmp_path / "run", "token-classification", tr, tr, head=HeadOptions(pooling="mean")))
-
-
-def test_ner_labels_first_sub_token_and_scores_entities(tiny_bert, tmp_path):
+def test_token_head_labels_first_sub_tokens_and_ner_scores_entities(tiny_bert, tmp_path):
+    from ils.models.heads import HeadSpec, get_head
     from ils.models.loading import load_tokenizer
-    from ils.train.heads import get_head
 
-    head, tok = get_head("token-classification"), load_tokenizer(tiny_bert)
-    cfg = _cfg(tiny_bert, tmp_path / "run", "token-classification", tmp_path, tmp_path)
-    labels = ["O", "B-LOC", "B-PER"]
-    ids, lab, _ = head.encode([(["johnson", "in", "berlinville"], ["B-PER", "O", "B-LOC"])], tok, cfg, labels)[0]
-    pieces = tok.convert_ids_to_tokens(ids)
-    assert pieces == ["[CLS]", "john", "##son", "in", "berlin", "##ville", "[SEP]"]
+    head, tok = get_head("token"), load_tokenizer(tiny_bert)
+    spec = HeadSpec("token", ["O", "B-LOC", "B-PER"], 64)
+    ids, lab, _ = head.encode([{"words": ["johnson", "in", "berlinville"], "tags": ["B-PER", "O", "B-LOC"]}],
+                              tok, spec)[0]
+    assert tok.convert_ids_to_tokens(ids) == ["[CLS]", "john", "##son", "in", "berlin", "##ville", "[SEP]"]
     assert lab == [-100, 2, -100, 0, 1, -100, -100]
 
-    tr, va = _write(tmp_path / "tr.jsonl", _ner(64, 0)), _write(tmp_path / "va.jsonl", _ner(16, 1))
-    run = train(_cfg(tiny_bert, tmp_path / "run", "token-classification", tr, va, lr=1e-2))
-    report = json.loads((run / "eval" / "head.json").read_text())["validation"]
-    assert report["metric"].startswith("entity_f1") and report["f1"] >= 0.9
+    data = folder(tmp_path, "ner", conll(tmp_path / "tr.txt", ner_sentences(64, 0)),
+                  conll(tmp_path / "va.txt", ner_sentences(16, 1)))
+    run = train(_cfg(tiny_bert, data, tmp_path / "run", "token", lr=1e-2))
+    ner = _report(run)["tasks"]["ner"]
+    assert ner["metric"] == "entity_f1" and ner["score"] >= 0.9 and ner["unparseable"] == 0
+    row = json.loads((run / "eval" / "0-run" / "predictions.jsonl").read_text().splitlines()[0])
+    assert {"type", "text", "start", "end"} <= set(row["answer"][0])  # spans with offsets, scored as such
+    assert row["correct"] == (row["answer"] == row["reference"])
 
 
-def _cased(n: int, seed: int) -> list[dict]:
+def _cased(n: int, seed: int) -> list[list[tuple[str, str]]]:
     """The same words are a person when capitalised and plain words when not: only casing tells."""
     rng = random.Random(seed)
-    rows = []
+    out = []
     for _ in range(n):
         name, cap = rng.choice(NAMES), rng.random() < 0.5
-        rows.append({"tokens": [name.title() if cap else name, "works", "."],
-                     "tags": ["B-PER" if cap else "O", "O", "O"]})
-    return rows
+        out.append([(name.title() if cap else name, "B-PER" if cap else "O"), ("works", "O"), (".", "O")])
+    return out
 
 
 def test_case_types_carry_capitals_past_an_uncased_tokenizer(tiny_bert, tmp_path):
+    from ils.models.heads import HeadSpec, get_head
     from ils.models.loading import load_tokenizer
-    from ils.train.heads import get_head
 
-    head, tok = get_head("token-classification"), load_tokenizer(tiny_bert)
-    cfg = _cfg(tiny_bert, tmp_path / "run", "token-classification", tmp_path, tmp_path,
-               head=HeadOptions(case_types=True))
-    _, _, types = head.encode([(["Johnson", "in", "berlinville"], ["B-PER", "O", "O"])], tok, cfg, ["O", "B-PER"])[0]
+    head, tok = get_head("token"), load_tokenizer(tiny_bert)
+    spec = HeadSpec("token", ["O", "B-PER"], 64, HeadOptions(case_types=True))
+    x = {"words": ["Johnson", "in", "berlinville"], "tags": ["B-PER", "O", "O"]}
+    _, _, types = head.encode([x], tok, spec)[0]
     assert types == [0, 1, 1, 0, 0, 0, 0]  # [CLS] john ##son in berlin ##ville [SEP]
-    tr, va = _write(tmp_path / "tr.jsonl", _cased(96, 0)), _write(tmp_path / "va.jsonl", _cased(32, 1))
+    data = folder(tmp_path, "ner", conll(tmp_path / "tr.txt", _cased(96, 0)),
+                  conll(tmp_path / "va.txt", _cased(32, 1)))
     f1 = {}
     for cased in (False, True):
-        run = train(_cfg(tiny_bert, tmp_path / f"run{cased}", "token-classification", tr, va, lr=1e-2,
-                         max_steps=60, head=HeadOptions(case_types=cased)))
-        f1[cased] = json.loads((run / "eval" / "head.json").read_text())["validation"]["f1"]
+        run = train(_cfg(tiny_bert, data, tmp_path / f"run{cased}", "token", lr=1e-2, max_steps=60,
+                         head=HeadOptions(kind="token", case_types=cased)))
+        f1[cased] = _report(run)["tasks"]["ner"]["score"]
     assert f1[True] >= 0.9 > 0.75 > f1[False]
 
 
-def test_case_types_refused_where_they_mean_nothing(tiny_bert, tmp_path):
-    tr = _write(tmp_path / "tr.jsonl", _sentiment(8, 0))
-    with pytest.raises(ConfigError, match="case_types"):
-        train(_cfg(tiny_bert, tmp_path / "run", "sequence-classification", tr, tr, head=HeadOptions(case_types=True)))
+def test_head_options_a_kind_does_not_read_are_refused_before_anything_is_created(tiny_bert, tmp_path):
+    data = folder(tmp_path, "sentiment", sentiment_tsv(tmp_path / "tr.tsv", 8, 0),
+                  sentiment_tsv(tmp_path / "va.tsv", 4, 1))
+    bad = [("token", {"pooling": "mean"}, "head.pooling: the token head does not use it"),
+           ("sequence", {"case_types": True}, "head.case_types: the sequence head does not use it"),
+           ("auto", {"case_types": True}, "head.case_types: the sequence head does not use it"),
+           ("token", {}, "task 'sentiment' is learned by the sequence head, not token"),
+           (None, {"pooling": "mean"}, "head.pooling: only an encoder head reads it"),
+           ("nope", {}, "unknown head 'nope'; known: .*sequence, span, token")]
+    for i, (kind, opts, message) in enumerate(bad):
+        with pytest.raises(ConfigError, match=message):
+            train(_cfg(tiny_bert, data, tmp_path / f"r{i}", kind, head=HeadOptions(kind=kind, **opts)))
+        assert not (tmp_path / f"r{i}").exists()
 
 
-def test_seqeval_counts_entities_not_o_tokens():
-    from seqeval.metrics import f1_score
+def squad_json(path: Path, n: int) -> Path:
+    rng = random.Random(0)
+    paras = []
+    for k in range(n):
+        animal, place = rng.choice(["cat", "dog"]), rng.choice(["park", "house", "city"])
+        context = f"the {animal} ran in the {place} . the mat is at the house ."
+        golds = [f"the {place}", place]  # two annotators, two spans
+        paras.append({"context": context, "qas": [{"id": str(k), "question": f"where did the {animal} run ?",
+                                                   "answers": [{"text": g, "answer_start": context.index(g)}
+                                                               for g in golds]}]})
+    articles = [{"title": f"t{k}", "paragraphs": [p]} for k, p in enumerate(paras)]
+    path.write_text(json.dumps({"data": articles}))
+    return path
 
-    gold = [["B-PER", "I-PER", "O", "O", "O", "O", "O", "B-LOC"]]
-    pred = [["B-PER", "O", "O", "O", "O", "O", "O", "B-LOC"]]  # 7/8 tokens right, 1 of 2 entities
-    assert f1_score(gold, pred) == pytest.approx(0.5)
+
+def _qa_spec(**opts):
+    from ils.models.heads import HeadSpec
+
+    return HeadSpec("span", None, opts.pop("max_length", 48), HeadOptions(**opts))
 
 
-def test_qa_windows_find_an_answer_past_the_first_window(tiny_bert, tmp_path):
+def test_span_windows_find_an_answer_past_the_first_window(tiny_bert):
+    from ils.models.heads.span import answer_tokens, windows
     from ils.models.loading import load_tokenizer
-    from ils.train.heads.qa import answer_tokens, normalize, token_f1, windows
 
     tok = load_tokenizer(tiny_bert)
     context = "the cat sat on the mat . " * 6 + "the dog ran in the park ."
     start = context.index("the park")
-    rec = {"id": "q1", "question": "where did the dog run ?", "context": context,
-           "answers": {"text": ["the park"], "answer_start": [start]}}
-    cfg = _cfg(tiny_bert, tmp_path / "r", "extractive-qa", tmp_path, tmp_path, max_length=24,
-               head=HeadOptions(doc_stride=8))
-    enc = windows(tok, [rec], cfg)
+    x = {"question": "where did the dog run ?", "context": context}
+    enc = windows(tok, [x], _qa_spec(max_length=24, doc_stride=8))
     spans = [answer_tokens(enc, i, start, start + 8) for i in range(len(enc["input_ids"]))]
     assert len(spans) > 2 and spans[0] == (0, 0)
     i, (s, e) = next((i, sp) for i, sp in enumerate(spans) if sp != (0, 0))
     offsets = enc["offset_mapping"][i]
     assert context[offsets[s][0]:offsets[e][1]] == "the park"
-    assert normalize("The  Park!") == "park" and token_f1("in the park", "park") == pytest.approx(2 / 3)
 
 
-def test_qa_all_answers_trains_on_each_distinct_gold_span(tiny_bert, tmp_path):
-    from ils.models.loading import load_tokenizer
-    from ils.train.heads import get_head
-    from ils.train.heads.qa import windows
-
-    tok = load_tokenizer(tiny_bert)
+def _qa_input() -> dict:
     context = "the dog ran in the big park . the cat sat on the mat ."
     golds = ["the big park", "big park", "park", "big park"]  # one repeat, as SQuAD annotators do
-    rec = {"id": "q", "question": "where did the dog run ?", "context": context,
-           "answers": {"text": golds, "answer_start": [context.index(g) for g in golds]}}
-    head = get_head("extractive-qa")
-    spans = {}
-    for flag in (False, True):
-        cfg = _cfg(tiny_bert, tmp_path / "r", "extractive-qa", tmp_path, tmp_path, max_length=48,
-                   head=HeadOptions(doc_stride=8, all_answers=flag))
-        items = head.encode([rec], tok, cfg, None)
-        spans[flag] = [tuple(lab) for _, lab, _ in items]
+    return {"id": "q", "question": "where did the dog run ?", "context": context,
+            "answers": [{"text": g, "start": context.index(g)} for g in golds]}
+
+
+def test_span_all_answers_trains_on_each_distinct_gold_span(tiny_bert):
+    from ils.models.heads import get_head
+    from ils.models.heads.span import windows
+    from ils.models.loading import load_tokenizer
+
+    tok, head, x = load_tokenizer(tiny_bert), get_head("span"), _qa_input()
+    spans = {flag: [tuple(y) for _, y, _ in head.encode([x], tok, _qa_spec(doc_stride=8, all_answers=flag))]
+             for flag in (False, True)}
     assert len(spans[False]) == 1 and len(spans[True]) == 3 and spans[False][0] in spans[True]
-    offsets = windows(tok, [rec], cfg)["offset_mapping"][0]
-    texts = [context[offsets[s][0]:offsets[e][1]] for s, e in spans[True]]
+    offsets = windows(tok, [x], _qa_spec(doc_stride=8))["offset_mapping"][0]
+    texts = [x["context"][offsets[s][0]:offsets[e][1]] for s, e in spans[True]]
     assert texts == ["the big park", "big park", "park"]
 
 
-def test_qa_marginal_loss_keeps_one_item_per_window_and_sums_gold_probabilities(tiny_bert, tmp_path):
+def test_span_marginal_loss_keeps_one_item_per_window_and_sums_gold_probabilities(tiny_bert):
     import torch
 
+    from ils.models.heads import get_head
+    from ils.models.heads.span import marginal_nll
     from ils.models.loading import load_tokenizer
-    from ils.train.heads import get_head
-    from ils.train.heads.qa import marginal_nll
 
-    tok = load_tokenizer(tiny_bert)
-    context = "the dog ran in the big park . the cat sat on the mat ."
-    golds = ["the big park", "big park", "park", "big park"]
-    rec = {"id": "q", "question": "where did the dog run ?", "context": context,
-           "answers": {"text": golds, "answer_start": [context.index(g) for g in golds]}}
-    head = get_head("extractive-qa")
-    opts = {"doc_stride": 8, "all_answers": True}
-    each = head.encode([rec], tok, _cfg(tiny_bert, tmp_path / "r", "extractive-qa", tmp_path, tmp_path,
-                                        max_length=48, head=HeadOptions(**opts)), None)
-    marg = head.encode([rec], tok, _cfg(tiny_bert, tmp_path / "r", "extractive-qa", tmp_path, tmp_path,
-                                        max_length=48, head=HeadOptions(**opts, answer_loss="marginal")), None)
+    tok, head, x = load_tokenizer(tiny_bert), get_head("span"), _qa_input()
+    each = head.encode([x], tok, _qa_spec(doc_stride=8, all_answers=True))
+    marg = head.encode([x], tok, _qa_spec(doc_stride=8, all_answers=True, answer_loss="marginal"))
     assert len(each) == 3 and len(marg) == 1 and marg[0][0] == each[0][0]
     (s1, e1), (s2, e2), (s3, e3) = [lab for _, lab, _ in each]
     assert e1 == e2 == e3 and marg[0][1] == [s1, e1, s2, -100, s3, -100]  # each position counted once
@@ -244,48 +273,38 @@ def test_qa_marginal_loss_keeps_one_item_per_window_and_sums_gold_probabilities(
 
 
 @pytest.mark.parametrize("loss", ["each", "marginal"])
-def test_qa_trains_and_reports_squad_metrics(tiny_bert, tmp_path, loss):
-    rng = random.Random(0)
-    rows = []
-    for k in range(48):
-        animal, place = rng.choice(["cat", "dog"]), rng.choice(["park", "house", "city"])
-        context = f"the {animal} ran in the {place} . the mat is at the house ."
-        golds = [f"the {place}", place]  # two annotators, two spans
-        rows.append({"id": str(k), "question": f"where did the {animal} run ?", "context": context,
-                     "answers": {"text": golds, "answer_start": [context.index(g) for g in golds]}})
-    tr, va = _write(tmp_path / "tr.jsonl", rows[:40]), _write(tmp_path / "va.jsonl", rows[40:])
-    run = train(_cfg(tiny_bert, tmp_path / "run", "extractive-qa", tr, va, lr=1e-2, max_steps=60,
-                     head=HeadOptions(doc_stride=16, all_answers=True, answer_loss=loss)))
-    report = json.loads((run / "eval" / "head.json").read_text())["validation"]
-    assert report["f1"] >= 0.75 and 0 <= report["exact_match"] <= 1
+def test_span_head_trains_and_the_qa_task_scores_it(tiny_bert, tmp_path, loss):
+    raw = squad_json(tmp_path / "squad.json", 48)
+    data = build_dataset({"sources": [
+        {"task": "qa", "path": str(raw), "split": "train", "name": "a", "options": {"articles": [0, 40]}},
+        {"task": "qa", "path": str(raw), "split": "test", "name": "b", "options": {"articles": [40, None]}}],
+        "splits": {"train": 1.0, "validation": 0.0, "test": 0.0}, "dedup": {"exact": False, "near": False}},
+        tmp_path / "ds", progress=False)
+    splits = json.loads((data / "manifest.json").read_text())["splits"]
+    assert splits == {"train": 40, "validation": 0, "test": 8}
+    run = train(_cfg(tiny_bert, data, tmp_path / "run", "span", lr=1e-2, max_steps=60, eval_every=0,
+                     head=HeadOptions(kind="span", doc_stride=16, all_answers=True, answer_loss=loss)))
+    qa = _report(run)["tasks"]["qa"]
+    assert qa["metric"] == "squad" and qa["f1"] >= 0.75 and 0 <= qa["exact_match"] <= 1
 
 
-def test_bad_head_input_fails_before_training(tiny_bert, tmp_path):
-    tr = _write(tmp_path / "tr.jsonl", _sentiment(16, 0))
-    va = _write(tmp_path / "va.jsonl", [{"text": "the movie was good .", "label": "neutral"}])
+def test_bad_head_input_fails_before_anything_is_created(tiny_bert, tmp_path):
+    data = folder(tmp_path, "sentiment", sentiment_tsv(tmp_path / "tr.tsv", 16, 0),
+                  sentiment_tsv(tmp_path / "va.tsv", 8, 1))
     with pytest.raises(ConfigError, match="needs a causal LM"):
-        train(_cfg(tiny_bert, tmp_path / "a", "sequence-classification", tr, tr, method="prefix"))
-    with pytest.raises(TrainingError, match=r"labels \['neutral'\] are not in the head's label set"):
-        train(_cfg(tiny_bert, tmp_path / "b", "sequence-classification", tr, va))
+        train(_cfg(tiny_bert, data, tmp_path / "a", "sequence", method="prefix"))
+    with pytest.raises(TrainingError, match=r"labels \['positive'\] are not in the head's label set"):
+        train(_cfg(tiny_bert, data, tmp_path / "b", "sequence",
+                   head=HeadOptions(kind="sequence", labels=["negative"])))
     with pytest.raises(ConfigError, match="longer than the model's 64 positions"):
-        train(_cfg(tiny_bert, tmp_path / "c", "sequence-classification", tr, tr, max_length=128))
+        train(_cfg(tiny_bert, data, tmp_path / "c", "sequence", max_length=128))
     with pytest.raises(ConfigError, match="unknown method"):
-        train(_cfg(tiny_bert, tmp_path / "d", "sequence-classification", tr, tr, method="nope"))
-    assert not any((tmp_path / d / "ils.json").exists() for d in "abcd")
-
-
-def test_squad_halves_split_by_article(tmp_path):
-    from typer.testing import CliRunner
-
-    from ils.cli import app
-
-    para = lambda t, n: {"context": f"{t} is a place.", "qas": [
-        {"id": f"{t}{i}", "question": f"What is {t}?", "answers": [{"text": t, "answer_start": 0}]} for i in range(n)]}
-    src = tmp_path / "squad.json"
-    src.write_text(json.dumps({"data": [{"title": t, "paragraphs": [para(t, 2)]} for t in "ABCD"]}))
-    result = CliRunner().invoke(app, ["data", "squad-halves", str(src), "-o", str(tmp_path / "out")])
-    assert result.exit_code == 0, result.output
-    read = lambda name: [json.loads(x) for x in (tmp_path / "out" / name).read_text().splitlines()]
-    train_, test_ = read("train.jsonl"), read("test.jsonl")
-    assert {r["title"] for r in train_} == {"A", "B"} and {r["title"] for r in test_} == {"C", "D"}
-    assert len(train_) == len(test_) == 4 and train_[0]["answers"]["text"] == ["A"]
+        train(_cfg(tiny_bert, data, tmp_path / "d", "sequence", method="nope"))
+    with pytest.raises(ConfigError, match="eval.modes"):
+        train(_cfg(tiny_bert, data, tmp_path / "e", "sequence",
+                   eval=EvalOptions(test=str(data), modes=["few-shot:2"])))
+    nli = tmp_path / "nli.jsonl"
+    nli.write_text('{"premise": "the cat sat", "hypothesis": "a cat sat", "label": "0"}\n' * 4)
+    with pytest.raises(ConfigError, match="task 'nli' has no encoder head"):
+        train(_cfg(tiny_bert, folder(tmp_path, "nli", nli, nli, name="nli"), tmp_path / "f", "auto"))
+    assert not any((tmp_path / d).exists() for d in "abcdef")

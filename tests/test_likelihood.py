@@ -22,9 +22,9 @@ class Sentiment(Task):
 
 @pytest.fixture(scope="module")
 def engine(tiny_llama):
-    if "test_sentiment" not in TASKS:
-        TASKS.add("test_sentiment", Sentiment())
-    return Engine.load(str(tiny_llama), batch_size=3)
+    TASKS.add(Sentiment())
+    yield Engine.load(str(tiny_llama), batch_size=3)
+    TASKS.remove("test_sentiment")
 
 
 def manual(model, tok, prompt: str, option: str) -> float:

@@ -10,10 +10,10 @@ import pytest
 from ils.errors import ConfigError
 from ils.io import sha256_file
 from ils.records import load_examples
-from ils.tasks import TASKS, get_task, load_builtins
-from ils.tasks.procedural import PROCEDURAL, build_dataset, generate, normalize
+from ils.tasks import TASKS, get_task
+from ils.tasks.procedural import build_dataset, generate, normalize, procedural_tasks
 
-load_builtins()
+PROCEDURAL = procedural_tasks()
 NAMES = sorted(PROCEDURAL)
 
 
@@ -98,21 +98,22 @@ def test_build_dataset_writes_disjoint_splits_and_manifest(tmp_path):
                 or prompts["validation"] & prompts["test"])
     man = json.loads((out / "manifest.json").read_text())
     assert man["seed"] == 7 and man["tasks"] == ["add", "multiply", "uppercase"] and man["n"] == 60
-    assert man["generated"] == 180 and man["kept"] == 180 - len(man["dropped"])
-    assert sum(man["counts"][s]["total"] for s in files) == man["kept"]
+    assert man["kind"] == "procedural" and man["generated"] == 180 and man["kept"] == 180 - len(man["drops"])
+    assert sum(man["splits"][s] for s in files) == man["kept"]
     for s, exs in splits.items():
-        assert man["counts"][s]["total"] == len(exs)
-        assert sum(man["counts"][s]["task"].values()) == len(exs)
-        assert sum(man["counts"][s]["template"].values()) == len(exs)
-        assert set(man["counts"][s]["task"]) == {"add", "multiply", "uppercase"}
-    assert man["sha256"] == {p.name: sha256_file(p) for p in files.values()}
+        assert man["splits"][s] == len(exs)
+        assert sum(v.get(s, 0) for v in man["per_task"].values()) == len(exs)
+        assert sum(v.get(s, 0) for v in man["per_template"].values()) == len(exs)
+    assert set(man["per_task"]) == {"add", "multiply", "uppercase"}
+    assert man["files"] == {p.name: sha256_file(p) for p in files.values()}
+    assert "## Templates" in (out / "report.md").read_text()
     assert '"messages"' in files["train"].read_text().splitlines()[0]
 
 
 def test_split_is_stratified_and_roughly_80_10_10(tmp_path):
     man = json.loads((build_dataset(tmp_path / "d", ["extract_number"], n=100, seed=0) / "manifest.json")
                      .read_text())
-    counts = [man["counts"][s]["total"] for s in ("train", "validation", "test")]
+    counts = [man["splits"][s] for s in ("train", "validation", "test")]
     assert counts == [80, 10, 10]
 
 
@@ -120,7 +121,7 @@ def test_duplicate_prompts_are_dropped_and_reported(tmp_path):
     # multiply has 11 * 24 * 3 distinct prompts, so 1500 draws must repeat some
     man = json.loads((build_dataset(tmp_path / "d", ["multiply"], n=1500, seed=0) / "manifest.json")
                      .read_text())
-    assert man["dropped"] and all("duplicate prompt of" in d["reason"] for d in man["dropped"])
+    assert man["drops"] and all("duplicate prompt of" in d["reason"] for d in man["drops"])
     assert man["kept"] <= 11 * 24 * 3
 
 
@@ -139,12 +140,12 @@ def test_unknown_task_raises_and_leaves_no_folder(tmp_path):
 
 
 def test_failure_while_writing_leaves_no_partial_folder(tmp_path, monkeypatch):
-    import ils.tasks.procedural.build as build
+    import ils.dataset
 
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(build, "write_json", boom)
+    monkeypatch.setattr(ils.dataset, "write_json", boom)
     with pytest.raises(RuntimeError):
         build_dataset(tmp_path / "proc", ["add"], n=5, seed=0)
     assert list(tmp_path.iterdir()) == []

@@ -103,9 +103,13 @@ def test_existing_output_needs_resume(tiny_llama, toy_data, tmp_path):
         train(_cfg(tiny_llama, toy_data, tmp_path / "run", max_steps=2))
 
 
-def test_unknown_method_lists_known(tiny_llama, toy_data, tmp_path):
+def test_unknown_method_lists_known_and_the_corrected_rerun_starts(tiny_llama, toy_data, tmp_path):
     with pytest.raises(ConfigError, match="unknown method 'nope'; known: adalora, adapter, bitfit, dora, freeze, full, ia3, lora, prefix, prompt"):
         train(_cfg(tiny_llama, toy_data, tmp_path / "run", method="nope"))
+    with pytest.raises(ConfigError, match="method_options.rank: Extra inputs"):
+        train(_cfg(tiny_llama, toy_data, tmp_path / "run", method="adapter", method_options={"rank": 4}))
+    assert not (tmp_path / "run").exists()  # nothing was created, so the corrected run is not refused
+    assert train(_cfg(tiny_llama, toy_data, tmp_path / "run", max_steps=1)).is_dir()
 
 
 def test_activation_checkpointing_gives_the_same_losses(tiny_llama, toy_data, tmp_path):
@@ -124,10 +128,11 @@ def test_eval_block_scores_few_shot_baselines_beside_before_and_after(tiny_llama
     test = str(data / "test.jsonl")
     run = train(_cfg(tiny_llama, data, tmp_path / "run", max_steps=2, eval_every=0, save_every=0,
                      eval=EvalOptions(test=test, limit=3, max_new_tokens=4, modes=["few-shot:2"])))
-    rows = json.loads((run / "eval" / "comparison.json").read_text())
-    assert set(rows["add"]) >= {"before", "few-shot:2", "after"}
-    shots = json.loads((run / "eval" / "few-shot-2" / "report.json").read_text())
-    assert shots["tasks"]["add"]["n"] == 3
-    assert (run / "plots" / "eval.png").stat().st_size > 1000
+    combined = json.loads((run / "eval" / "report.json").read_text())  # the layout `ils eval -o` writes
+    assert list(combined["modes"]) == ["zero-shot", "few-shot:2", str(run)]
+    assert {(r["task"], r["mode"]) for r in combined["table"]} == {("add", m) for m in combined["modes"]}
+    shots = json.loads((run / "eval" / "1-few-shot-2" / "report.json").read_text())
+    assert shots["tasks"]["add"]["n"] == 3 and (run / "eval" / "2-run" / "predictions.jsonl").is_file()
+    assert (run / "eval" / "charts" / "metric_per_mode.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="eval modes"):
         EvalOptions(test=test, modes=[str(run)])

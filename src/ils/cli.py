@@ -53,7 +53,7 @@ def train(ctx: typer.Context,
         raise ILSError(f"{config}: a config is a .yaml file; to train on a data file pass --data {config}")
     overrides = parse_overrides(args)
     if resume and config is None:
-        cfg = TrainConfig(data="", output=overrides.get("output", "runs/run"))
+        cfg = TrainConfig(data="", output=overrides.get("output") or "runs/run")
     else:
         cfg = load_config(TrainConfig, config, overrides)
     _print_run(run_train(cfg, resume=resume))
@@ -170,7 +170,9 @@ def chat(model: str = typer.Option("default", "--model", "-m"),
 
 
 @app.command("eval")
-def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder (its test.jsonl)"),
+def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder (its --split)"),
+             split: str = typer.Option("test", help="split of a dataset folder: test, or validation while "
+                                       "choosing a recipe"),
              compare: str = typer.Option("zero-shot", "--compare", "--mode", help="comma-separated modes: "
                                          "zero-shot, few-shot:K[:similar], or a run folder / model (tuned)"),
              model: str = typer.Option("default", "--model", "-m", help="base model for zero-/few-shot"),
@@ -182,14 +184,15 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
              unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Zero-shot, few-shot and tuned side by side: parsed and likelihood scores, charts, report.html."""
     from ils import sandbox
-    from ils.evaluate.modes import evaluate_modes, read_split
+    from ils.dataset import read_split
+    from ils.evaluate.judge import task_named
+    from ils.evaluate.modes import evaluate_modes
     from ils.evaluate.report import rich_table
-    from ils.evaluate.runner import task_named
-    from ils.infer.engine import Sampling
+    from ils.infer.protocol import Sampling
 
     specs = [s for s in compare.split(",") if s.strip()]
     pool = train or (test if test.is_dir() and (test / "train.jsonl").is_file() else None)
-    records = read_split(test, "test", limit)
+    records = read_split(test, split, limit)
     with sandbox.allow_unsafe(unsafe_exec):
         if any(task_named(ex.task).metric == "pass_at_k" for ex in records):
             sandbox.mode()  # code tasks run model output: refuse before any model loads if unsafe here
@@ -216,7 +219,7 @@ def rescore_cmd(folder: Path = typer.Argument(..., help="an eval output folder o
 
 
 @app.command("compare")
-def compare_cmd(reports: list[Path] = typer.Argument(..., help="ils eval output folders or report.json files")):
+def compare_cmd(reports: list[Path] = typer.Argument(..., help="ils eval output folders or run folders")):
     """Earlier evaluation reports side by side, with deltas against the first column."""
     from ils.evaluate.compare import compare_reports, rich_compare
 
@@ -292,7 +295,7 @@ def data_build(config: Path, output: Path = typer.Option(..., "-o", "--output"),
 
     folder = build_dataset(config, output, skip_invalid=skip_invalid)
     manifest = json.loads((folder / "manifest.json").read_text())
-    out.print(f"wrote {folder}: " + json.dumps(manifest.get("splits", manifest.get("counts", {})))[:400])
+    out.print(f"wrote {folder}: " + ", ".join(f"{k} {v}" for k, v in manifest["splits"].items()))
     out.print(f"report: {folder / 'report.md'}")
 
 
@@ -306,16 +309,7 @@ def data_procedural(output: Path = typer.Option(..., "-o", "--output"),
     names = [t.strip() for t in tasks.split(",")] if tasks else None
     folder = build_dataset(output, names, n=n, seed=seed)
     manifest = json.loads((folder / "manifest.json").read_text())
-    out.print(f"wrote {folder}: " + ", ".join(f"{k} {v['total']}" for k, v in manifest["counts"].items()))
-
-
-@data_app.command("squad-halves")
-def data_squad_halves(src: Path, output: Path = typer.Option(..., "-o", "--output")):
-    """Split a SQuAD-format file by article into train.jsonl (first half) and test.jsonl."""
-    from ils.train.heads.qa import split_by_article
-
-    for path in split_by_article(src, output):
-        out.print(f"wrote {path}: {sum(1 for _ in path.open())} questions")
+    out.print(f"wrote {folder}: " + ", ".join(f"{k} {v}" for k, v in manifest["splits"].items()))
 
 
 @app.command("export")
@@ -414,27 +408,16 @@ def _when(t) -> str:
     return "–" if t is None else t.strftime("%Y-%m-%d %H:%M")
 
 
-def _fmt(x: float | None) -> str:
-    return "–" if x is None else f"{x:.3f}"
-
-
 def _print_run(run: Path) -> None:
+    from ils.evaluate.compare import compare_reports, rich_compare
     from ils.io import RunDir
 
     rd = RunDir(run)
-    comparison = rd.eval / "comparison.json"
-    if comparison.is_file():
-        rows = json.loads(comparison.read_text())
-        table = Table(title="before vs after tuning (same test records)")
-        for col in ("task", "metric", "before", "after"):
-            table.add_column(col, justify="left" if col in ("task", "metric") else "right")
-        for task, r in rows.items():
-            table.add_row(task, r["metric"], _fmt(r["before"]), _fmt(r["after"]))
-        out.print(table)
+    combined = rd.eval / "report.json"
+    if combined.is_file():
+        out.print(rich_compare(compare_reports([rd.root])))
     weights = rd.adapter if rd.adapter.is_dir() else rd.model
-    if (rd.eval / "head.json").is_file():
-        out.print(json.dumps(json.loads((rd.eval / "head.json").read_text()), indent=1))
-    out.print(f"run folder: {rd.root}\nadapter/model: {weights}"
+    out.print(f"run folder: {rd.root}\nadapter/model: {weights}\nevaluation: {combined}"
               f"\nplots: {', '.join(str(p) for p in sorted(rd.plots.glob('*.png')))}")
 
 

@@ -2,7 +2,9 @@
 
 An override is ``--key value`` where key is a dotted path (``--lora.r 8``) or a field name that is
 unique in the config (``--lr 1e-4``). Values are parsed as YAML scalars, so ``1e-4``, ``true`` and
-``[q_proj, v_proj]`` work.
+``[q_proj, v_proj]`` work; a yes/no option alone (``--bf16``) means true, any other option needs a value.
+Names of registered units (method, head kind) are checked against their registries by the stage that
+uses them, before it creates anything (``ils.train.checks``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ class LoraOptions(Strict):
 
 class EvalOptions(Strict):
     test: str | None = Field(None, description="test file or dataset folder evaluated before/after")
+    split: str = Field("test", description="the split of a dataset folder to score: test, or validation "
+                       "while choosing a recipe (the test split is then scored once, at the end)")
     max_new_tokens: int = Field(32, ge=1)
     batch_size: int = Field(16, ge=1)
     limit: int | None = Field(None, ge=1, description="evaluate at most this many test records")
@@ -51,6 +55,9 @@ class EvalOptions(Strict):
 
 
 class HeadOptions(Strict):
+    kind: str | None = Field(None, description="train an encoder head of this kind (a name in "
+                             "ils.models.heads: token, sequence, span, ...; auto: the head of the records' "
+                             "task) instead of tuning a causal LM")
     labels: list[str] | None = Field(None, description="label set of a classification head (default: "
                                      "the labels seen in training data); other labels are an error")
     doc_stride: int = Field(128, ge=1, description="extractive QA: overlap between windows of a long context")
@@ -68,8 +75,10 @@ class HeadOptions(Strict):
                                             "[CLS] token (transformers' head) or the mean of all tokens "
                                             "(how sentence-embedding encoders were trained)")
 
-
-TASKS = Literal["instruction", "sequence-classification", "token-classification", "extractive-qa"]
+    def changed(self) -> list[str]:
+        """The head options (not ``kind``) that differ from their defaults."""
+        fields = type(self).model_fields
+        return [k for k, f in fields.items() if k != "kind" and getattr(self, k) != f.default]
 
 
 class TrainConfig(Strict):
@@ -77,12 +86,10 @@ class TrainConfig(Strict):
     data: str = Field(..., description="training file, or a dataset folder with train.jsonl")
     validation: str | None = Field(None, description="validation file (default: the dataset's)")
     output: str = Field("runs/run", description="run folder to create (or resume)")
-    task: TASKS = Field("instruction", description="instruction (causal LM) or an encoder task head")
-    method: str = Field("lora", description="tuning method: full, freeze, lora, dora, adalora, ia3, "
-                        "prefix, prompt, adapter, bitfit")
+    method: str = Field("lora", description="tuning method (docs/methods.md); an unknown name lists them")
     lora: LoraOptions = LoraOptions()
     method_options: dict[str, Any] = Field({}, description="options of the chosen method (see docs/methods.md)")
-    head: HeadOptions = HeadOptions()
+    head: HeadOptions = Field(HeadOptions(), description="encoder head: its kind and options")
     epochs: float = Field(1.0, gt=0)
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
     batch_size: int = Field(8, ge=1)
@@ -118,7 +125,7 @@ def load_config(cls: type[C], path: str | Path | None, overrides: dict[str, Any]
         data = _read_yaml(Path(path))
     given = {_resolve_key(cls, key): value for key, value in (overrides or {}).items()}
     for key, value in given.items():
-        _set(data, key, value)
+        _set(data, key, _flag(cls, key) if value is None else value)
     try:
         return cls.model_validate(data)
     except ValidationError as e:
@@ -173,6 +180,18 @@ def _resolve_key(cls: type[BaseModel], key: str) -> str:
     raise ConfigError(f"--{key}: {hint}; options are: {', '.join(paths)}")
 
 
+def _flag(cls: type[BaseModel], dotted: str) -> bool:
+    """An option given without a value: true for a yes/no option, refused for any other."""
+    model: Any = cls
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        model = _model_type(model.model_fields[p].annotation)
+    annotation = model.model_fields[leaf].annotation
+    if annotation is bool or bool in getattr(annotation, "__args__", ()):
+        return True
+    raise ConfigError(f"--{dotted}: needs a value (--{dotted} VALUE); only yes/no options stand alone")
+
+
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
     *parents, leaf = dotted.split(".")
     for p in parents:
@@ -188,15 +207,25 @@ def _scalar(dotted: str, value: str) -> Any:
         raise ConfigError(f"--{dotted}: {value!r} is not a valid value ({why})") from None
 
 
-def parse_overrides(args: list[str]) -> dict[str, str]:
-    """['--lr', '1e-4', '--lora.r=8'] → {'lr': '1e-4', 'lora.r': '8'}."""
-    out: dict[str, str] = {}
-    it = iter(args)
-    for arg in it:
+def parse_overrides(args: list[str]) -> dict[str, str | None]:
+    """['--lr', '1e-4', '--lora.r=8', '--bf16'] → {'lr': '1e-4', 'lora.r': '8', 'bf16': None}.
+
+    An option followed by another option (or by nothing) has no value: None, which ``load_config``
+    turns into true for a yes/no option and refuses for any other."""
+    out: dict[str, str | None] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
         if not arg.startswith("--"):
             raise ConfigError(f"unexpected argument {arg!r}; options look like --lr 1e-4")
         key, eq, value = arg[2:].partition("=")
-        out[key] = value if eq else next(it, "true")
+        if eq:
+            out[key] = value
+        elif i + 1 < len(args) and not args[i + 1].startswith("--"):
+            out[key], i = args[i + 1], i + 1
+        else:
+            out[key] = None
+        i += 1
     return out
 
 

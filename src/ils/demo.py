@@ -25,7 +25,7 @@ def demo_config(out: Path, steps: int, model: str = "default") -> TrainConfig:
 
 def run_demo(out: str | Path = "demo-out", steps: int = 100, n: int = 120, seed: int = 0,
              model: str = "default") -> Path:
-    """Returns the run folder; its eval/comparison.json holds the before/after table."""
+    """Returns the run folder; its eval/report.json holds the before/after scores."""
     from ils.train.loop import train
 
     out = Path(out)

@@ -23,7 +23,7 @@ from pydantic import Field
 from ils.config import LoraOptions, Strict, TrainConfig
 from ils.errors import ILSError
 from ils.io import RunDir, write_json
-from ils.records import Example, write_examples
+from ils.records import Example
 from ils.store import open_store
 from ils.store.db import Store
 
@@ -81,7 +81,7 @@ def _current(store: Store, cfg: LoopConfig) -> tuple[str, str]:
 
 
 def _read(path: str, split: str) -> list[Example]:
-    from ils.train.data import read_split
+    from ils.dataset import read_split
 
     return read_split(path, split)
 
@@ -124,17 +124,14 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"\w+", text.lower()))
 
 
-def _ngrams(text: str, n: int = 8) -> set[tuple[str, ...]]:
-    words = _norm(text).split()
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+def decontaminate(examples: list[Example], against: list[Example], n: int = 8) -> tuple[list[Example], int]:
+    """Drop examples whose prompt equals a regression prompt or shares an n-word run with one
+    (``ils.data.decontaminate``, the filter ``ils data build`` uses)."""
+    from ils.data.decontaminate import build_index
 
-
-def decontaminate(examples: list[Example], against: list[Example]) -> tuple[list[Example], int]:
-    """Drop examples whose prompt equals a regression prompt or shares an 8-word run with one."""
-    prompts = {_norm(_prompt_text(ex)) for ex in against} | {_norm(ex.instruction) for ex in against}
-    grams = set().union(*(_ngrams(_prompt_text(ex)) for ex in against)) if against else set()
-    kept = [ex for ex in examples if _norm(_prompt_text(ex)) not in prompts and _norm(ex.instruction) not in prompts
-            and not (_ngrams(_prompt_text(ex)) & grams)]
+    index = build_index([t for ex in against for t in (_prompt_text(ex), ex.instruction)], n)
+    kept = [ex for ex in examples
+            if index.match(_prompt_text(ex)) is None and index.match(ex.instruction) is None]
     return kept, len(examples) - len(kept)
 
 
@@ -165,9 +162,10 @@ def _split(examples: list[Example], share: float) -> tuple[list[Example], list[E
 
 
 def _write_data(folder: Path, data: dict) -> None:
-    write_examples(folder / "train.jsonl", data["train"])
-    write_examples(folder / "heldout.jsonl", data["heldout"])
-    write_json(folder / "manifest.json", data["manifest"])
+    """The version's dataset folder: train (feedback + replay) and test (the held-out feedback)."""
+    from ils.dataset import write_dataset
+
+    write_dataset(folder, {"train": data["train"], "test": data["heldout"]}, "loop", extra=data["manifest"])
 
 
 # --- train from the current version, evaluate both ----------------------------------------------
@@ -211,11 +209,12 @@ def _train(cfg: LoopConfig, base: str, out: Path) -> Path:
 def _score(current: str, new: str, regression: list[Example], heldout: list[Example], cfg: LoopConfig,
            out: Path) -> dict[str, Any]:
     from ils.evaluate.runner import evaluate
-    from ils.infer.engine import Engine, Sampling
+    from ils.infer.engines import load_engine
+    from ils.infer.protocol import Sampling
 
     scores: dict[str, Any] = {"regression": {}, "feedback": {}}
     for label, ref in (("current", current), ("new", new)):
-        engine = Engine.load(ref)
+        engine = load_engine(ref, "hf")
         for part, examples in (("regression", regression), ("feedback", heldout)):
             report = evaluate(engine, examples, out / "eval" / f"{label}-{part}", Sampling(cfg.max_new_tokens),
                               label=ref, progress=False)

@@ -7,6 +7,7 @@ import pytest
 from ils.data.build import build_dataset
 from ils.errors import ConfigError, DataError, RecordError
 from ils.records import read_examples
+from ils.tasks import TASKS
 
 REVIEWS = ["a gripping , beautifully shot film", "dull and far too long", "the best thing all year",
            "a mess from start to finish", "warm , funny and wise", "the plot makes no sense at all",
@@ -145,8 +146,11 @@ def test_user_yaml_task_and_missing_template_field(tmp_path):
     data.write_text("headline,topic\nteam wins cup,sports\nstocks fall,business\n")
     src = {"task": "topic_user", "path": str(data), "templates": ["q"]}
     base = {"task_dirs": [str(tasks)], "sources": [src]}
-    out = build_dataset(base, tmp_path / "ds", progress=False)
-    assert (out / "manifest.json").exists()
-    base["sources"][0]["templates"] = ["bad"]
-    with pytest.raises(DataError, match=r"t.csv:2: genre: template 'bad' references field 'genre'"):
-        build_dataset(base, tmp_path / "ds2", progress=False)
+    try:
+        out = build_dataset(base, tmp_path / "ds", progress=False)
+        assert (out / "manifest.json").exists()
+        base["sources"][0]["templates"] = ["bad"]
+        with pytest.raises(DataError, match=r"t.csv:2: genre: template 'bad' references field 'genre'"):
+            build_dataset(base, tmp_path / "ds2", progress=False)
+    finally:
+        TASKS.remove("topic_user")

@@ -5,7 +5,7 @@ import pytest
 from ils.data.build import build_dataset
 from ils.data.config import load_config
 from ils.errors import ConfigError
-from ils.tasks import get_task
+from ils.tasks import TASKS, get_task
 
 
 def test_relative_paths_follow_the_config_file(tmp_path):
@@ -32,11 +32,14 @@ def test_python_task_file_from_env_folder(tmp_path, monkeypatch):
     (folder / "yesno.py").write_text(
         "from ils.tasks import TASKS\nfrom ils.tasks.classification import ClassificationTask\n"
         "class YesNo(ClassificationTask):\n    name = 'yesno_env'\n    labels = ('no', 'yes')\n"
-        "TASKS.add('yesno_env', YesNo())\n")
+        "TASKS.add(YesNo())\n")
     monkeypatch.setenv("ILS_TASKS_PATH", str(folder))
-    assert get_task("yesno_env").parse("Yes.") == "yes"
-    data = tmp_path / "d.jsonl"
-    data.write_text('{"text": "is water wet", "label": "yes"}\n{"text": "is fire cold", "label": "no"}\n')
-    cfg = {"sources": [{"task": "yesno_env", "path": str(data)}]}
-    out = build_dataset(cfg, tmp_path / "ds", progress=False)
-    assert (out / "train.jsonl").exists()
+    try:
+        assert get_task("yesno_env").parse("Yes.") == "yes"
+        data = tmp_path / "d.jsonl"
+        data.write_text('{"text": "is water wet", "label": "yes"}\n{"text": "is fire cold", "label": "no"}\n')
+        cfg = {"sources": [{"task": "yesno_env", "path": str(data)}]}
+        out = build_dataset(cfg, tmp_path / "ds", progress=False)
+        assert (out / "train.jsonl").exists()
+    finally:
+        TASKS.remove("yesno_env")

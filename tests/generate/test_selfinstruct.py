@@ -88,11 +88,12 @@ def test_loop_keeps_filters_and_writes_dataset(tmp_path):
     assert cls and all(k["instances"][0] == {"input": "I love it.", "output": "positive"} for k in cls)
     gen = [k for k in kept if not k["is_classification"]]
     assert all(len(k["instances"]) == 2 and k["instance_drops"] == ["duplicate input/output pair"] for k in gen)
-    assert sum(man["counts"].values()) == man["examples"] == sum(len(k["instances"]) for k in kept)
+    assert sum(man["splits"].values()) == man["examples"] == sum(len(k["instances"]) for k in kept)
     for f in ("train.jsonl", "validation.jsonl", "test.jsonl", "manifest.json", "report.md",
               "plots/rouge_vs_seeds.png", "plots/verb_object.png"):
         assert (out / f).is_file(), f
-    assert "| near duplicate of the pool |" in (out / "report.md").read_text()
+    assert ": near duplicate of the pool |" in (out / "report.md").read_text()
+    assert man["kind"] == "self-instruct"
     assert all(0 <= k["max_rouge_seed"] <= 1 for k in kept)
 
 

@@ -119,6 +119,32 @@ def test_squad_answer_not_at_offset(tmp_path):
     assert "data[0].paragraphs[0].qas[0].answers[0]" in str(err) and "not at offset 1" in str(err)
 
 
+def test_squad_jsonl_rows_read_like_squad_json(tmp_path):
+    p = tmp_path / "q.jsonl"
+    rows = [{"id": "a", "title": "T", "question": "Who ran?", "context": "Bob ran.",
+             "answers": {"text": ["Bob"], "answer_start": [0]}},
+            {"instruction": "not a SQuAD row", "output": "x"}]
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    rec, err = list(get_task("qa").read(p))
+    assert (rec.fields["answer"], rec.fields["answer_start"], rec.line, rec.ref) == ("Bob", 0, 1, "a")
+    assert str(err).startswith(f"{p}:2: answers: expected {{question, context, answers")
+
+
+def test_squad_layout_errors_and_empty_files_stop_the_file(tmp_path):
+    p = tmp_path / "q.json"
+    p.write_text('{"data": [{"paragraphs": [{"context": "c"}]}]}')
+    layout = r"q.json: data: not SQuAD's layout \(data\[0\].paragraphs\[0\] has no 'qas'"
+    with pytest.raises(RecordError, match=layout):
+        list(get_task("qa").read(p))
+    p.write_text('{"data": []}')
+    with pytest.raises(RecordError, match=r"q.json: file: no questions in it"):
+        list(get_task("qa").read(p))
+    c = tmp_path / "e.txt"
+    c.write_text("\n\n")
+    with pytest.raises(RecordError, match=r"e.txt: file: no sentences in it"):
+        list(get_task("ner").read(c))
+
+
 def test_unknown_label_and_missing_column(tmp_path):
     p = tmp_path / "s.tsv"
     p.write_text("sentence\tlabel\nok film\t7\n")

@@ -26,10 +26,10 @@ from ils.data.normalize import clean
 from ils.data.progress import track
 from ils.data.render import make_example
 from ils.data.split import assign_splits
+from ils.dataset import write_dataset
 from ils.errors import ConfigError, DataError, RecordError
-from ils.io import atomic_path
-from ils.records import Example, Message, read_examples, to_record_error, write_examples
-from ils.tasks import TASKS, load_builtins
+from ils.records import Example, Message, read_examples, to_record_error
+from ils.tasks import TASKS
 from ils.tasks.base import RawRecord, Task
 from ils.tasks.templates import Template, choose
 from ils.tasks.user import load_user_tasks
@@ -78,7 +78,6 @@ def build_dataset(config: str | Path | BuildConfig | dict, out_dir: str | Path,
 
 def _resolve_tasks(cfg: BuildConfig, cfg_path: Path | None) -> list[Task]:
     """The configured task of every source; an unknown name points at its config line."""
-    load_builtins()
     load_user_tasks(cfg.task_dirs)
     text = cfg_path.read_text(encoding="utf-8") if cfg_path else ""
     out = []
@@ -274,10 +273,7 @@ def _mix(train: list[Item], cfg: BuildConfig) -> list[Item]:
 # ------------------------------------------------------------------ write
 
 def _write(out: Path, splits: dict[str, list[Item]], cfg: BuildConfig, log: Log) -> Path:
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        for name, items in splits.items():
-            write_examples(tmp / f"{name}.jsonl", [it.ex for it in items])
-        manifest = report.manifest(tmp, splits, cfg, log)
-        report.write(tmp, manifest)
+    records = {name: [it.ex for it in items] for name, items in splits.items()}
+    write_dataset(out, records, "build", drops=log.drops, extra=report.extra(splits, cfg, log),
+                  sections=report.sections)
     return out

@@ -1,8 +1,9 @@
 """Put earlier evaluation reports side by side: per task and mode, the score and its delta to the first.
 
-Accepts a combined report (``ils eval`` output folder or its report.json, one column per mode) or a
-single-model report (runner.py's report.json, e.g. a run's eval/after): every mode of every report
-becomes one column, named ``report-folder/mode``.
+Reads one shape, the combined report that ``ils eval -o`` writes and every run folder keeps in
+``eval/``: give the output folder, its report.json, or the run folder. Every mode of every report
+becomes one column, named ``folder/mode``; a last row gives each column's share of records answered
+exactly right over all tasks (``overall``).
 """
 
 from __future__ import annotations
@@ -14,32 +15,34 @@ from ils.errors import EvalError, RecordError
 from ils.io import parse_json, read_text
 
 
-def load_report(path: str | Path) -> dict[str, dict]:
-    """{column name: single-mode report} from a report folder or file."""
+def load_report(path: str | Path, prefix: bool = True) -> dict[str, dict]:
+    """{column name: mode report} from an evaluation folder, a run folder or a report.json; columns are
+    named ``folder/mode`` (``mode`` alone without ``prefix``)."""
     path = Path(path)
+    name = path.name if path.is_dir() else path.parent.name
+    if (path / "ils.json").is_file():
+        path = path / "eval"
     file = path / "report.json" if path.is_dir() else path
     if not file.is_file():
-        raise EvalError(f"{path}: no report.json here (give an `ils eval` output folder or a report.json)")
+        raise EvalError(f"{path}: no report.json here (give an `ils eval` output folder, a run folder "
+                        "or a report.json)")
     data = parse_json(read_text(file), file, None)
     if isinstance(data, RecordError):
         raise EvalError(str(data))
-    name = file.parent.name
     if not isinstance(data, dict):
         raise EvalError(f"{file}: not an ILS evaluation report (not a JSON object)")
-    if "modes" in data:
-        return {
-            f"{name}/{Path(mode).name if '/' in mode else mode}": rep for mode, rep in data["modes"].items()
-        }
-    if "tasks" in data:
-        return {name: data}
-    raise EvalError(f"{file}: not an ILS evaluation report (no 'modes' or 'tasks')")
+    if "modes" not in data:
+        raise EvalError(f"{file}: not a combined ILS evaluation report (no 'modes'); give the folder "
+                        "`ils eval -o` wrote or the run folder, not one mode's report")
+    column = lambda mode: (f"{name}/" if prefix else "") + (Path(mode).name if "/" in mode else mode)  # noqa: E731
+    return {column(mode): rep for mode, rep in data["modes"].items()}
 
 
 def compare_reports(paths: Sequence[str | Path]) -> dict:
     """{columns, rows: [{task, metric, kind, values: [...], deltas: [...]}]} (deltas against column 0)."""
     columns: dict[str, dict] = {}
     for p in paths:
-        columns.update(load_report(p))
+        columns.update(load_report(p, prefix=len(paths) > 1))
     tasks = sorted({t for rep in columns.values() for t in rep["tasks"]})
     rows = []
     for task in tasks:
@@ -61,6 +64,10 @@ def compare_reports(paths: Sequence[str | Path]) -> dict:
                         "deltas": [None if v is None or values[0] is None else v - values[0] for v in values],
                     }
                 )
+    overall = [rep.get("overall", {}).get("score") for rep in columns.values()]
+    rows.append({"task": "overall", "metric": "exact_match", "kind": "parsed", "values": overall,
+                 "unparseable": [rep.get("overall", {}).get("unparseable") for rep in columns.values()],
+                 "deltas": [None if v is None or overall[0] is None else v - overall[0] for v in overall]})
     return {"columns": list(columns), "rows": rows}
 
 

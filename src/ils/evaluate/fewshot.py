@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from ils.errors import EvalError
 from ils.records import Example
@@ -79,14 +78,3 @@ def fit_chat(
         shots = shots[1:]
         chat = few_shot_chat(shots, query)
     return chat, len(shots)
-
-
-def token_counter(tok: Any) -> Callable[[list[dict]], int]:
-    from ils.models.chat import encode_prompt
-
-    return lambda chat: len(encode_prompt(tok, chat))
-
-
-def context_length(model: Any, default: int = 2048) -> int:
-    config = getattr(model, "config", None)
-    return int(getattr(config, "max_position_embeddings", None) or default)

@@ -51,8 +51,8 @@ def inspect_run(run: Path) -> RunInfo:
     info = rd.read_info()
     method = str(info.get("method", "unknown"))
     if info.get("head"):
-        raise ExportError(f"{run}: method {method!r} trained an encoder task head "
-                          f"({info['head'].get('class')}); export makes causal LMs for llama.cpp and vLLM; "
+        raise ExportError(f"{run}: method {method!r} trained an encoder head (kind "
+                          f"{info['head'].get('kind')}); export makes causal LMs for llama.cpp and vLLM; "
                           "load this run with ILS instead")
     reason = _why_not(rd, method)
     if reason:

@@ -1,8 +1,10 @@
 """The dataset folder of a self-instruct run: splits, manifest, report and the two diversity plots.
 
-Split, written and laid out like ``ils data build`` output (train/validation/test JSONL in the
-``messages`` layout, ``manifest.json``, ``report.md``), using the data pipeline's grouped splitter
-(``ils.data.split.assign_splits``: all instances of one task go to one split) and record writer.
+Split with the data pipeline's grouped splitter (``ils.data.split.assign_splits``: all instances of
+one task go to one split) and written by the one dataset-folder writer (``ils.dataset``), so the
+folder has the files and manifest core of every other dataset folder; the run's own counts and
+plots join them. The folder also holds the resumable ``work/`` journals, so files are written one
+by one into it rather than swapped in as a whole.
 The build pipeline itself is not called: it renders raw task records through task templates, and a
 generated task is already an instruction. Plots follow the paper's diversity analysis: a histogram
 of each new instruction's highest ROUGE-L against the seeds, and the most common verb–object pairs
@@ -16,9 +18,9 @@ from collections import Counter
 from pathlib import Path
 
 from ils.data.split import assign_splits
+from ils.dataset import write_dataset as write_folder
 from ils.generate.journal import Journal
-from ils.io import write_json, write_text
-from ils.records import Example, write_examples
+from ils.records import Example
 
 FRACTIONS = {"train": 0.8, "validation": 0.1, "test": 0.1}
 NOT_VERBS = {"what", "how", "why", "who", "when", "where", "which", "is", "are", "can", "could", "do", "does",
@@ -48,31 +50,34 @@ def write_dataset(out_dir: str | Path, seed: int = 0, info: dict | None = None) 
     rounds = Journal(out / "work" / "rounds.jsonl").read()
     exs = [ex for rec in kept for ex in to_examples(rec)]
     splits = assign_splits([ex.id.rsplit("-", 1)[0] for ex in exs], [None] * len(exs), FRACTIONS, seed)
-    for name in FRACTIONS:
-        write_examples(out / f"{name}.jsonl", [ex for ex, s in zip(exs, splits) if s == name])
-    man = manifest(kept, drops, rounds, exs, splits, info or {})
+    parts = {name: [ex for ex, s in zip(exs, splits) if s == name] for name in FRACTIONS}
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
-    man["plots"] = [str(p.relative_to(out)) for p in (rouge_histogram(kept, plots / "rouge_vs_seeds.png"),
-                                                      verb_object_plot(kept, plots / "verb_object.png"))]
-    write_json(out / "manifest.json", man)
-    write_text(out / "report.md", markdown(man))
-    return man
+    shown = [str(p.relative_to(out)) for p in (rouge_histogram(kept, plots / "rouge_vs_seeds.png"),
+                                               verb_object_plot(kept, plots / "verb_object.png"))]
+    extra = {**summary(kept, drops, rounds, exs, info or {}), "plots": shown}
+    return write_folder(out, parts, "self-instruct", drops=[_drop(d) for d in drops], extra=extra,
+                        sections=markdown, atomic=False)
 
 
-def manifest(kept: list[dict], drops: list[dict], rounds: list[dict], exs: list, splits: list[str], info: dict) -> dict:
+def summary(kept: list[dict], drops: list[dict], rounds: list[dict], exs: list, info: dict) -> dict:
     reasons = Counter(_reason(d["reason"]) for d in drops)
     candidates = len(kept) + sum(1 for d in drops if d.get("instruction"))
     scores = [k["max_rouge_seed"] for k in kept]
-    return {"kind": "self-instruct", **info, "kept_tasks": len(kept), "examples": len(exs),
+    return {**info, "kept_tasks": len(kept), "examples": len(exs),
             "candidates": candidates, "kept_fraction": round(len(kept) / candidates, 4) if candidates else 0.0,
-            "counts": {s: splits.count(s) for s in FRACTIONS},
             "by_kind": dict(Counter(k.get("kind", "") for k in kept)),
             "classification": sum(1 for k in kept if k.get("is_classification")),
             "dropped": dict(reasons.most_common()), "rounds": rounds,
             "rouge_vs_seeds": {"mean": round(sum(scores) / len(scores), 4) if scores else None,
                                "below_0.3": sum(s < 0.3 for s in scores)},
             "top_verb_object": [f"{v} {o}: {c}" for (v, o), c in verb_objects(kept).most_common(20)]}
+
+
+def _drop(d: dict) -> dict:
+    """A journal drop in the manifest's shape."""
+    return {"stage": d.get("stage", ""), "kind": _reason(d["reason"]), "source": f"round {d.get('round')}",
+            "id": None, "reason": d["reason"], "instruction": d.get("instruction", "")}
 
 
 def _reason(reason: str) -> str:
@@ -128,17 +133,16 @@ def verb_object_plot(kept: list[dict], path: Path, top: int = 20) -> Path:
     return path
 
 
-def markdown(man: dict) -> str:
-    lines = ["# Self-instruct dataset\n", f"- kept tasks: {man['kept_tasks']} of {man['candidates']} candidate "
-             f"instructions (kept fraction {man['kept_fraction']:.1%}); examples: {man['examples']}",
-             "- splits: " + ", ".join(f"{k} {v}" for k, v in man["counts"].items()),
+def markdown(man: dict) -> list[str]:
+    """The self-instruct sections of report.md, after the common tables."""
+    lines = ["", "## Self-instruct", "",
+             f"- kept tasks: {man['kept_tasks']} of {man['candidates']} candidate instructions "
+             f"(kept fraction {man['kept_fraction']:.1%}); examples: {man['examples']}",
              f"- classification tasks: {man['classification']}; by kind: {man['by_kind']}",
              f"- mean highest ROUGE-L with a seed: {man['rouge_vs_seeds']['mean']}", "",
-             "## Drops by reason\n", "| reason | count |", "|---|---:|"]
-    lines += [f"| {r} | {c} |" for r, c in man["dropped"].items()]
-    lines += ["", "## Rounds\n", "| round | kept | pool | dropped |", "|---:|---:|---:|---|"]
+             "## Rounds\n", "| round | kept | pool | dropped |", "|---:|---:|---:|---|"]
     lines += [f"| {r['round']} | {r['kept']} | {r['pool']} | {', '.join(f'{k}: {v}' for k, v in r['dropped'].items())} |"
               for r in man["rounds"]]
     lines += ["", "## Top verb–object pairs\n", *[f"- {p}" for p in man["top_verb_object"]], "",
-              "![ROUGE-L vs seeds](plots/rouge_vs_seeds.png)", "![verb-object](plots/verb_object.png)", ""]
-    return "\n".join(lines)
+              "![ROUGE-L vs seeds](plots/rouge_vs_seeds.png)", "![verb-object](plots/verb_object.png)"]
+    return lines

@@ -13,10 +13,11 @@ import importlib
 import pkgutil
 from typing import Any, Callable
 
-from ils.infer.protocol import Engine
 from ils.registry import Registry
 
-Factory = Callable[..., Engine]
+# A factory returns an ils.infer.protocol.Engine; protocol is not imported here because its
+# Engine.load imports this module.
+Factory = Callable[..., Any]
 ENGINES: Registry[Factory] = Registry("engine")
 _found = False
 
@@ -32,7 +33,7 @@ def _find_builtins() -> None:
         importlib.import_module(f"{backends.__name__}.{mod.name}")
 
 
-def load_engine(model: str = "default", engine: str = "hf", **options: Any) -> Engine:
+def load_engine(model: str = "default", engine: str = "hf", **options: Any) -> Any:
     """The engine named by ``engine`` serving ``model`` (a name, folder, run folder, .gguf or served id)."""
     _find_builtins()
     kind, _, target = engine.partition(":")

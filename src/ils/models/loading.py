@@ -81,10 +81,10 @@ def _load_run_base(info: dict, dtype: Any) -> tuple[Any, Any, Path]:
     head = info.get("head")
     if not head:
         return load_base(info["base_model"], dtype)
-    from ils.train.heads import load_head_model
+    from ils.models.heads import HeadSpec, build_model
 
     folder = resolve(info["base_model"])
-    return load_head_model(folder, head, dtype), load_tokenizer(folder), folder
+    return build_model(folder, HeadSpec.from_dict(head), dtype), load_tokenizer(folder), folder
 
 
 def load_ils_adapter(base: Any, folder: Path) -> Any:

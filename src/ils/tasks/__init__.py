@@ -1,6 +1,8 @@
 """Tasks: what an instruction asks, how its output is parsed back, and which metric scores it.
 
-``TASKS`` is the registry; built-in tasks register on import of their module (see ``load_builtins``).
+``TASKS`` is the registry. It finds the built-in tasks itself (every module of this package registers
+what it defines), then plugins (entry points ``ils.tasks``), then the user's task folders
+(``ILS_TASKS_PATH``, see ``ils.tasks.user``).
 """
 
 from __future__ import annotations
@@ -8,40 +10,23 @@ from __future__ import annotations
 from ils.registry import Registry
 from ils.tasks.base import Task
 
-TASKS: Registry[Task] = Registry("task")
 
-_BUILTIN_MODULES = (
-    "ils.tasks.procedural",
-    "ils.tasks.classification",
-    "ils.tasks.nli",
-    "ils.tasks.ner",
-    "ils.tasks.qa",
-    "ils.tasks.summarization",
-    "ils.tasks.translation",
-    "ils.tasks.dialogue",
-    "ils.tasks.code",
-    "ils.tasks.open",
-)
-
-
-def load_builtins() -> Registry[Task]:
-    """Import the built-in task modules once, so their decorators fill ``TASKS``."""
-    import importlib
-
-    for name in _BUILTIN_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:  # a built-in that is not on this branch (yet) is skipped
-                raise
+def _user_tasks() -> None:
     from ils.tasks.user import load_user_tasks
 
     load_user_tasks()
-    return TASKS
+
+
+TASKS: Registry[Task] = Registry("task", package=__name__, refresh=_user_tasks)
+
+
+def load_builtins() -> Registry[Task]:
+    """The registry with its built-ins, plugins and user tasks found."""
+    return TASKS.find()
 
 
 def get_task(name: str) -> Task:
-    return load_builtins().get(name)
+    return TASKS.get(name)
 
 
 __all__ = ["TASKS", "Task", "get_task", "load_builtins"]

@@ -2,8 +2,12 @@
 
 A data task (one built from raw labelled data) also declares its input fields, its label space or
 output shape, its templates and a reader for its usual raw format; ``ils.data.build`` needs nothing
-else from it. Everything beyond ``name``/``metric``/``parse`` has a default, so a task that only
-parses (a procedural task, say) stays three lines.
+else from it. A task an encoder can learn names its head kind (``token``, ``sequence``, ``span``, …;
+one per file in ``ils.models.heads``) and converts between its records and that head: the head's
+input from an ``Example`` (``head_input``) and the head's output back into the task's answer form
+(``from_head``), so both model kinds are scored by the same evaluator and metric. Everything beyond
+``name``/``metric``/``parse`` has a default, so a task that only parses (a procedural task, say)
+stays three lines.
 """
 
 from __future__ import annotations
@@ -54,14 +58,48 @@ class Task:
     templates: tuple[Template, ...] = ()
     options: dict[str, Any] = {}  # per-source reader options (columns, label maps)
     choices: tuple[str, ...] = ()  # a closed answer set, as generated text (likelihood scoring)
+    head: str = "none"  # the encoder head kind that learns this task (a name in ils.models.heads)
 
     def parse(self, text: str) -> Any:
         """Generated text → the answer form stored in ``Example.answer`` (default: stripped text)."""
         return text.strip()
 
-    def check(self, pred_text: str, answer: Any) -> bool:
-        """Exact match after parsing: the one comparison every exact-match task shares."""
-        return self.parse(pred_text) == answer
+    def correct(self, parsed: Any, gold: Any) -> bool:
+        """Is a parsed answer right? Exact equality unless the answer form carries more than a
+        parse gives back (NER gold spans carry token offsets; QA gold lists every reference)."""
+        return parsed is not None and parsed == gold
+
+    def check(self, text: str, gold: Any) -> bool:
+        """Does generated ``text`` parse to a correct answer?"""
+        return self.correct(self.parse(text), gold)
+
+    def compute(self, predictions: list[Any], references: list[Any]) -> dict | None:
+        """A task's own official scorer, when it has one; None: the metric family ``metric`` scores."""
+        return None
+
+    def answer_text(self, answer: Any) -> str:
+        """An answer as the text a model would write (how an encoder's answer is shown)."""
+        return str(answer)
+
+    # ------------------------------------------------------------ encoder heads (optional)
+
+    def head_input(self, ex: Any) -> dict[str, Any]:
+        """What the head kind ``head`` reads from one record (its answer and ``meta["fields"]``)."""
+        raise ConfigError(f"task '{self.name}' has no encoder head (Task.head is 'none')")
+
+    def from_head(self, output: Any, ex: Any) -> Any:
+        """The head's output for one record → the answer form of ``Example.answer``."""
+        return output
+
+    @staticmethod
+    def fields(ex: Any) -> dict[str, Any]:
+        """The raw-record fields ``ils data build`` keeps in ``meta``; a record without them says so."""
+        fields = (ex.meta or {}).get("fields")
+        if not isinstance(fields, dict):
+            where = ex.source or ex.id or "a record"
+            raise RecordError(where, None, "meta.fields", "missing: an encoder head reads the source fields "
+                              "that `ils data build` keeps in meta; build the data with it")
+        return fields
 
     def answer_choices(self) -> tuple[str, ...]:
         """The closed answer set: explicit ``choices``, else the labels of a label-output task."""

@@ -49,6 +49,7 @@ class ClassificationTask(Task):
     metric = "accuracy"
     input_fields = ("text",)
     output = "label"
+    head = "sequence"
     templates = TEMPLATES
     options = {"text_column": "text", "label_column": "label", "label_map": None}
 
@@ -72,6 +73,9 @@ class ClassificationTask(Task):
 
     def answer(self, fields: dict[str, Any]) -> str:
         return fields["label"]
+
+    def head_input(self, ex: Any) -> dict[str, Any]:
+        return {"text": self.fields(ex)["text"], "label": ex.answer}
 
     def label_of(self, fields: dict[str, Any]) -> str | None:
         return fields.get("label")
@@ -103,5 +107,5 @@ class SentimentTask(ClassificationTask):
                "label_map": {"0": "negative", "1": "positive"}}
 
 
-TASKS.add("classification", ClassificationTask())
-TASKS.add("sentiment", SentimentTask())
+TASKS.add(ClassificationTask())
+TASKS.add(SentimentTask())

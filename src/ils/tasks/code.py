@@ -59,12 +59,12 @@ class CodeTask(Task):
     def answer(self, fields: dict[str, Any]) -> dict:
         return {"solution": str(fields["solution"]).strip("\n").rstrip(), "tests": fields.get("tests", "")}
 
-    def check(self, pred_text: str, answer: Any) -> bool:
-        """Textual equality only; running ``answer["tests"]`` is the pass@k metric's job."""
-        return self.parse(pred_text) == answer["solution"]
+    def correct(self, parsed: Any, gold: Any) -> bool:
+        """Textual equality only; running ``gold["tests"]`` is the pass@k metric's job."""
+        return parsed is not None and parsed == gold["solution"]
 
     def roundtrip(self, reference: str, fields: dict[str, Any]) -> bool:
         return self.parse(reference) == self.answer(fields)["solution"]
 
 
-TASKS.add("code", CodeTask())
+TASKS.add(CodeTask())

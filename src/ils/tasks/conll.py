@@ -1,4 +1,5 @@
-"""CoNLL column files: one token per line, blank line between sentences, ``-DOCSTART-`` per document.
+"""CoNLL column files: one token per line, blank line between sentences, ``-DOCSTART-`` per document,
+and the IOB tag schemes their spans are written in.
 
 Kept apart from ``ner.py`` because other column tasks (chunking, POS) read the same format.
 """
@@ -15,14 +16,42 @@ from ils.tasks.base import RawRecord
 TAG_PREFIXES = ("B-", "I-", "E-", "S-")
 
 
+def spans_from_tags(tags: list[str]) -> list[tuple[int, int, str]]:
+    """Token spans (start, end exclusive, type) from IOB1 or IOB2 tags.
+
+    An entity starts at ``B-X``, or at ``I-X`` not continuing an ``X`` (IOB1 starts entities with
+    ``I-`` and uses ``B-`` only between two adjacent entities of one type). seqeval reads tags the
+    same way, so spans decoded here score as seqeval would score the tags.
+    """
+    spans: list[list[Any]] = []
+    prev = "O"
+    for i, tag in enumerate(tags):
+        kind, typ = (tag[0], tag[2:]) if tag != "O" else ("O", "")
+        if kind == "B" or (kind == "I" and (prev == "O" or prev[2:] != typ)):
+            spans.append([i, i + 1, typ])
+        elif kind == "I":
+            spans[-1][1] = i + 1
+        prev = tag
+    return [tuple(s) for s in spans]  # type: ignore[misc]
+
+
+def tags_from_spans(spans: list[tuple[int, int, str]], length: int) -> list[str]:
+    """IOB2 tags (``B-`` opens every entity) of non-overlapping token spans."""
+    tags = ["O"] * length
+    for start, end, typ in spans:
+        for i in range(start, min(end, length)):
+            tags[i] = ("B-" if i == start else "I-") + typ
+    return tags
+
+
 def read_conll(path: str | Path, options: dict[str, Any]) -> Iterator[RawRecord | RecordError]:
     """One record per sentence: tokens, text, entity spans; grouped by document."""
-    from ils.tasks.ner import spans_from_tags
-
     path = Path(path)
     if not path.is_file():
         raise RecordError(str(path), None, "file", "not found")
+    empty = True
     for first, doc, rows in _sentences(path, options.get("columns")):
+        empty = False
         if isinstance(rows, RecordError):
             yield rows
             continue
@@ -37,6 +66,8 @@ def read_conll(path: str | Path, options: dict[str, Any]) -> Iterator[RawRecord 
         group = f"{path.name}#doc{doc}" if doc else None  # no -DOCSTART-: each sentence stands alone
         yield RawRecord({"tokens": tokens, "text": " ".join(tokens), "entities": ents}, str(path), first,
                         group)
+    if empty:
+        raise RecordError(str(path), None, "file", "no sentences in it (an empty file)")
 
 
 def _sentences(path: Path, ncols: int | None) -> Iterator[tuple[int, int, Any]]:

@@ -87,4 +87,4 @@ def _turns(raw: Any) -> list[str] | str:
     return texts
 
 
-TASKS.add("dialogue", DialogueTask())
+TASKS.add(DialogueTask())

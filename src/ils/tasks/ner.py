@@ -14,6 +14,7 @@ from typing import Any, Iterator
 from ils.errors import RecordError
 from ils.tasks import TASKS
 from ils.tasks.base import RawRecord, Task
+from ils.tasks.conll import read_conll, spans_from_tags, tags_from_spans
 from ils.tasks.templates import Template
 
 NONE = "none"
@@ -38,24 +39,6 @@ TEMPLATES = (
 )
 
 
-def spans_from_tags(tags: list[str]) -> list[tuple[int, int, str]]:
-    """Token spans (start, end exclusive, type) from IOB1 or IOB2 tags.
-
-    An entity starts at ``B-X``, or at ``I-X`` not continuing an ``X`` (IOB1 starts entities with
-    ``I-`` and uses ``B-`` only between two adjacent entities of one type).
-    """
-    spans: list[list[Any]] = []
-    prev = "O"
-    for i, tag in enumerate(tags):
-        kind, typ = (tag[0], tag[2:]) if tag != "O" else ("O", "")
-        if kind == "B" or (kind == "I" and (prev == "O" or prev[2:] != typ)):
-            spans.append([i, i + 1, typ])
-        elif kind == "I":
-            spans[-1][1] = i + 1
-        prev = tag
-    return [tuple(s) for s in spans]  # type: ignore[misc]
-
-
 def entities_text(entities: list[dict]) -> str:
     return "\n".join(f"{e['type']}: {e['text']}" for e in entities) or NONE
 
@@ -69,6 +52,7 @@ class NERTask(Task):
     metric = "entity_f1"
     input_fields = ("text",)
     output = "spans"
+    head = "token"  # an encoder tags the words in IOB2; its tags decode back into spans
     labels = ("PER", "ORG", "LOC", "MISC")
     templates = TEMPLATES
     options = {"token_column": 0, "tag_column": -1, "columns": None, "descriptions": DESCRIPTIONS}
@@ -102,8 +86,6 @@ class NERTask(Task):
         return placed
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
-        from ils.tasks.conll import read_conll
-
         for rec in read_conll(path, self.options):
             yield rec if isinstance(rec, RecordError) else self._check_types(rec)
 
@@ -121,10 +103,22 @@ class NERTask(Task):
     def answer(self, fields: dict[str, Any]) -> list[dict]:
         return fields["entities"]
 
-    def check(self, pred_text: str, answer: Any) -> bool:
-        """Same entities (type and text, in order); offsets need the tokens, see ``roundtrip``."""
-        return [(e["type"], e["text"]) for e in self.parse(pred_text)] == \
-            [(e["type"], e["text"]) for e in answer]
+    def correct(self, parsed: Any, gold: Any) -> bool:
+        """Same entities (type and text, in order): a parse has no offsets, the gold spans do."""
+        return parsed is not None and _typed(parsed) == _typed(gold)
+
+    def answer_text(self, answer: Any) -> str:
+        return entities_text(answer)
+
+    def head_input(self, ex: Any) -> dict[str, Any]:
+        words = self.fields(ex)["text"].split()
+        spans = [(e["start"], e["end"], e["type"]) for e in ex.answer or []]
+        return {"words": words, "tags": tags_from_spans(spans, len(words))}
+
+    def from_head(self, output: list[str], ex: Any) -> list[dict]:
+        words = self.fields(ex)["text"].split()
+        return [{"type": t, "text": " ".join(words[s:e]), "start": s, "end": e}
+                for s, e, t in spans_from_tags(output)]
 
     def dedup_scope(self, fields: dict[str, Any]) -> str:
         return entities_text(fields["entities"])
@@ -132,6 +126,10 @@ class NERTask(Task):
     def roundtrip(self, reference: str, fields: dict[str, Any]) -> bool:
         parsed = self.parse(reference)
         return parsed is not None and self.locate(parsed, fields["tokens"]) == fields["entities"]
+
+
+def _typed(entities: list[dict]) -> list[tuple[str, str]]:
+    return [(e["type"], e["text"]) for e in entities]
 
 
 def _find(tokens: list[str], words: list[str], start: int, used: set[int]) -> int | None:
@@ -142,4 +140,4 @@ def _find(tokens: list[str], words: list[str], start: int, used: set[int]) -> in
     return None
 
 
-TASKS.add("ner", NERTask())
+TASKS.add(NERTask())

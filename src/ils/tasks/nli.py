@@ -37,6 +37,7 @@ class NLITask(ClassificationTask):
     name = "nli"
     input_fields = ("premise", "hypothesis")
     labels = ("entailment", "neutral", "contradiction")
+    head = "none"  # a text pair: the sequence head reads single texts only
     templates = TEMPLATES
     options = {"premise_column": "premise", "hypothesis_column": "hypothesis", "label_column": "label",
                "label_map": {"0": "entailment", "1": "neutral", "2": "contradiction"}}
@@ -56,4 +57,4 @@ class NLITask(ClassificationTask):
         return f"{fields['premise']}\x00{fields['label']}"
 
 
-TASKS.add("nli", NLITask())
+TASKS.add(NLITask())

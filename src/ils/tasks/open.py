@@ -13,4 +13,4 @@ class OpenInstruction(Task):
     output = "text"
 
 
-TASKS.add("self-instruct", OpenInstruction())
+TASKS.add(OpenInstruction())

@@ -41,4 +41,4 @@ class SummarizationTask(Task):
         return str(fields["summary"]).strip()
 
 
-TASKS.add("summarization", SummarizationTask())
+TASKS.add(SummarizationTask())

@@ -47,4 +47,4 @@ class TranslationTask(Task):
         return str(fields["target"]).strip()
 
 
-TASKS.add("translation", TranslationTask())
+TASKS.add(TranslationTask())

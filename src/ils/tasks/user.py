@@ -51,7 +51,7 @@ def _load_file(path: Path) -> None:
         task = task_from_spec(spec)
     except (ValueError, KeyError, TypeError) as e:
         raise ConfigError(f"{path}: {e}") from None
-    TASKS.add(task.name, task)
+    TASKS.add(task)
 
 
 def task_from_spec(spec: dict[str, Any]) -> Task:

@@ -1,4 +1,4 @@
-"""Training data: read Example files (or a dataset folder's splits) and tokenize them for the loop."""
+"""Training data: the records of a dataset folder's splits (or files), tokenized for the loop."""
 
 from __future__ import annotations
 
@@ -6,40 +6,31 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ils.dataset import read_split, split_path
 from ils.errors import TrainingError
 from ils.io import fingerprint
 from ils.models.chat import IGNORE, check_template, encode_example
-from ils.records import Example, load_examples
+from ils.records import Example
 
 Item = tuple[list[int], list[int]]
 
 
-def split_path(path: str | Path, split: str) -> Path | None:
-    """A dataset folder's ``<split>.jsonl``, or the path itself when it is a file."""
-    path = Path(path)
-    if path.is_dir():
-        f = path / f"{split}.jsonl"
-        return f if f.is_file() else None
-    return path
+def read_records(cfg: Any) -> tuple[list[Example], list[Example]]:
+    """(train, validation) records: ``data``'s train split and the validation split of ``validation``
+    or, when ``data`` is a dataset folder, of ``data`` (none when there is none)."""
+    train = read_split(cfg.data, "train", cfg.limit)
+    if cfg.validation:
+        val = read_split(cfg.validation, "validation")
+    else:  # the folder's own split; a split of no records is an empty file there, not an error
+        own = split_path(cfg.data, "validation") if Path(cfg.data).is_dir() else None
+        val = read_split(own, "validation") if own and own.stat().st_size else []
+    if not train:
+        raise TrainingError(f"{cfg.data}: no training records")
+    return train, val
 
 
-def check_paths(cfg: Any) -> None:
-    """Fail on a missing data or validation path before any model loads (loading takes seconds)."""
-    for option, path, split in (("data", cfg.data, "train"), ("validation", cfg.validation, "validation")):
-        if not path:
-            continue
-        if not Path(path).exists():
-            raise TrainingError(f"{option}: {path}: not found")
-        if split_path(path, split) is None:
-            raise TrainingError(f"{option}: {path}: no {split}.jsonl in this dataset folder")
-
-
-def read_split(path: str | Path, split: str, limit: int | None = None) -> list[Example]:
-    f = split_path(path, split)
-    if f is None:
-        raise TrainingError(f"{path}: no {split}.jsonl in this dataset folder")
-    examples = load_examples(f)
-    return examples[:limit] if limit else examples
+def data_fingerprint(cfg: Any) -> str:
+    return fingerprint(split_path(cfg.data, "train"))
 
 
 def tokenize(examples: list[Example], tok: Any, max_length: int) -> list[Item]:
@@ -55,17 +46,15 @@ def tokenize(examples: list[Example], tok: Any, max_length: int) -> list[Item]:
 
 @dataclass
 class TrainData:
-    train: list[Item]
-    validation: list[Item]
+    train: list[Any]
+    validation: list[Any]
     fingerprint: str
     tasks: list[str]
-    head: dict | None = None  # encoder-head runs: {"class", "kwargs", "labels"} for loading the run
+    head: dict | None = None  # encoder-head runs: the HeadSpec that rebuilds the head (ils.json)
 
 
 def load_train_data(cfg: Any, tok: Any) -> TrainData:
-    train = read_split(cfg.data, "train", cfg.limit)
-    val_path = cfg.validation or (cfg.data if Path(cfg.data).is_dir() else None)
-    val = read_split(val_path, "validation") if val_path and split_path(val_path, "validation") else []
+    train, val = read_records(cfg)
     tasks = sorted({ex.task for ex in train if ex.task})
     return TrainData(tokenize(train, tok, cfg.max_length), tokenize(val, tok, cfg.max_length) if val else [],
-                     fingerprint(split_path(cfg.data, "train")), tasks)
+                     data_fingerprint(cfg), tasks)

@@ -24,7 +24,7 @@ from ils.errors import TrainingError
 from ils.io import RunDir, atomic_path, write_json, write_text
 from ils.train.batching import batch_plan
 from ils.train.checkpoint import Progress, load_checkpoint, save_checkpoint
-from ils.train.data import TrainData, check_paths, load_train_data
+from ils.train.data import TrainData, load_train_data
 from ils.train.evalhook import eval_after, eval_before
 from ils.train.log import MetricsLog, plot_curves
 from ils.train.methods import Method, get_method, load_trainable, trainable_state
@@ -50,22 +50,42 @@ class Session:
 
 
 def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = None) -> Path:
-    """Train, write the run folder, return its path. ``on_step(step, metrics)`` runs after each step."""
-    from ils.models.sources import resolve
+    """Train, write the run folder, return its path. ``on_step(step, metrics)`` runs after each step.
 
+    Everything that can fail before training (config, model, data, method, head) is checked before
+    the run folder is created, so a corrected rerun is never refused with "already exists"."""
     run = RunDir(cfg.output)
-    if not resume:
-        resolve(cfg.model)  # fail on a bad model name before the run folder exists
-        check_paths(cfg)  # and on a missing data file before the model loads (seconds)
+    cfg = _resumed(run) if resume else _checked(cfg, run)
     accelerator = _accelerator(cfg)
-    cfg = _start_run(cfg, run, resume, accelerator)
     s = _build_session(cfg, run, accelerator)
+    cfg = s.cfg  # with the head kind the records' task named, when the config said auto
+    if not resume:
+        _create_run(cfg, run, accelerator)
+    if accelerator.is_main_process:
+        _write_info(run, cfg, s.model, s.data, status="training")
     progress = _restore(s) if resume else Progress()
-    if s.accelerator.is_main_process and cfg.task == "instruction":
+    if accelerator.is_main_process:
         eval_before(cfg, run)
     _run_steps(s, progress, on_step)
     _finish(s, progress)
     return run.root
+
+
+def _checked(cfg: TrainConfig, run: RunDir) -> TrainConfig:
+    from ils.train.checks import check_config
+
+    if run.root.exists() and any(run.root.iterdir()):
+        raise TrainingError(f"{run.root} already exists; pass --resume to continue it or choose --output")
+    check_config(cfg)
+    return cfg
+
+
+def _resumed(run: RunDir) -> TrainConfig:
+    if not run.config.is_file():
+        raise TrainingError(f"{run.root}: nothing to resume (no config.yaml)")
+    from ils.config import load_config
+
+    return load_config(TrainConfig, run.config)
 
 
 def _accelerator(cfg: TrainConfig) -> Any:
@@ -77,37 +97,28 @@ def _accelerator(cfg: TrainConfig) -> Any:
     return Accelerator(mixed_precision="bf16" if cfg.bf16 else "no", cpu=not torch.cuda.is_available())
 
 
-def _start_run(cfg: TrainConfig, run: RunDir, resume: bool, accelerator: Any) -> TrainConfig:
-    """Check the run folder on every process; only the main process writes it."""
-    if resume:
-        if not run.config.is_file():
-            raise TrainingError(f"{run.root}: nothing to resume (no config.yaml)")
-        from ils.config import load_config
-
-        return load_config(TrainConfig, run.config)
-    if run.root.exists() and any(run.root.iterdir()):
-        raise TrainingError(f"{run.root} already exists; pass --resume to continue it or choose --output")
+def _create_run(cfg: TrainConfig, run: RunDir, accelerator: Any) -> None:
+    """The run folder, once the run can start; only the main process writes it."""
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         run.root.mkdir(parents=True, exist_ok=True)
         write_text(run.config, dump_config(cfg))
     accelerator.wait_for_everyone()
-    return cfg
 
 
 def _build_session(cfg: TrainConfig, run: RunDir, accelerator: Any) -> Session:
     torch.manual_seed(cfg.seed)
     method = get_method(cfg.method)
     base, tok, data, loss_cls = _load_for_task(cfg)
+    if data.head and cfg.head.kind != data.head["kind"]:
+        cfg = cfg.model_copy(update={"head": cfg.head.model_copy(update={"kind": data.head["kind"]})})
     method.check(base, cfg)
     total = _total_steps(cfg, len(data.train), accelerator.num_processes)
     model = regularise(method.apply(base, cfg, total), cfg)
-    if cfg.bf16 and cfg.task == "instruction" and method.folder == "adapter":
+    if cfg.bf16 and cfg.head.kind is None and method.folder == "adapter":
         _frozen_in_bf16(model)  # the base is not saved, so rounding it costs nothing on disk
     optimizer, scheduler = _optimizer(cfg, model, total)
     loss_fn, optimizer, scheduler = accelerator.prepare(loss_cls(model), optimizer, scheduler)
-    if accelerator.is_main_process:
-        _write_info(run, cfg, model, data, status="training")
     return Session(cfg, run, method, model, tok, data, loss_fn, optimizer, scheduler, accelerator, total)
 
 
@@ -121,7 +132,7 @@ def _frozen_in_bf16(model: Any) -> None:
 
 def _load_for_task(cfg: TrainConfig) -> tuple[Any, Any, TrainData, Any]:
     """(model, tokenizer, tokenized data, loss module) for an instruction run or an encoder head."""
-    if cfg.task != "instruction":
+    if cfg.head.kind is not None:
         from ils.train.heads import load_head_task
 
         return load_head_task(cfg)
@@ -288,13 +299,7 @@ def _finish(s: Session, p: Progress) -> None:
         s.method.save(s.accelerator.unwrap_model(s.loss_fn).model, s.tok, tmp)
     plot_curves(s.run)
     _write_info(s.run, s.cfg, s.model, s.data, status="done", steps=p.step, best_step=p.best_step)
-    model = s.accelerator.unwrap_model(s.loss_fn).model
-    if s.cfg.task == "instruction":
-        eval_after(s.cfg, s.run)
-    else:
-        from ils.train.heads import evaluate_head
-
-        evaluate_head(s.cfg, s.run, model, s.tok)
+    eval_after(s.cfg, s.run)
 
 
 def _write_info(run: RunDir, cfg: TrainConfig, model: Any, data: TrainData, **extra: Any) -> None:
@@ -305,7 +310,7 @@ def _write_info(run: RunDir, cfg: TrainConfig, model: Any, data: TrainData, **ex
     folder = resolve(cfg.model)
     info = {"ils_version": __version__, "base_model": cfg.model, "base_folder": str(folder),
             "base_fingerprint": _base_fingerprint(folder), "dataset_fingerprint": data.fingerprint,
-            "method": cfg.method, "task": cfg.task, "head": getattr(data, "head", None), "tasks": data.tasks, "trainable_params": trainable,
+            "method": cfg.method, "head": data.head, "tasks": data.tasks, "trainable_params": trainable,
             "total_params": total, "train_records": len(data.train), **extra}
     write_json(run.info, info)
 

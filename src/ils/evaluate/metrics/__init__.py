@@ -1,6 +1,7 @@
 """Metric families: ``compute(predictions, references) -> dict`` over parsed answers.
 
-One family per file, registered by name; a task names the family that scores it (``Task.metric``).
+One family per file, registered by name (``METRICS`` finds the files itself); a task names the family
+that scores it (``Task.metric``), unless it brings its own official scorer (``Task.compute``).
 
 The contract every family keeps:
 - ``predictions[i]`` is a task's parsed answer, or ``None`` when the output was unparseable; ``None``
@@ -11,25 +12,21 @@ The contract every family keeps:
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from ils.registry import Registry
 
 Metric = Callable[[Sequence[Any], Sequence[Any]], dict]
-METRICS: Registry[Metric] = Registry("metric")
-_BUILTIN = ("exact", "classification", "entities", "squad", "rouge", "bleu", "code")
+METRICS: Registry[Metric] = Registry("metric", package=__name__)
 
 
 def load_builtins() -> Registry[Metric]:
-    for name in _BUILTIN:
-        importlib.import_module(f"ils.evaluate.metrics.{name}")
-    return METRICS
+    return METRICS.find()
 
 
 def get_metric(name: str) -> Metric:
-    return load_builtins().get(name)
+    return METRICS.get(name)
 
 
 def headline(name: str, score: float, **extra: Any) -> dict:

@@ -1,7 +1,8 @@
 """SQuAD exact match and token F1, with the official v1.1 script's normalisation, max over gold answers.
 
-A reference is one answer text, a list of them, or ``{"text": [...]}`` (the SQuAD layout); a
-prediction is a text (``None``, unparseable, scores 0).
+A reference is one answer text, a list of them, ``{"text": [...]}`` (the SQuAD layout), or the ``qa``
+task's answer ``{"text", "start", "texts"}`` (every reference text counts); a prediction is a text
+(``None``, unparseable, scores 0).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def token_f1(prediction: str, gold: str) -> float:
 
 def gold_texts(reference: Any) -> list[str]:
     if isinstance(reference, dict):
-        reference = reference.get("text", reference.get("answers", []))
+        reference = reference.get("texts") or reference.get("text", reference.get("answers", []))
     return [reference] if isinstance(reference, str) else [str(r) for r in reference]
 
 

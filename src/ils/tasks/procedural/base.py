@@ -19,10 +19,6 @@ from ils.tasks.base import Task
 
 QUOTES = ('"', "'", "`")
 
-#: name -> task instance, for every procedural task (``TASKS`` may also hold other kinds).
-PROCEDURAL: dict[str, "ProceduralTask"] = {}
-
-
 def normalize(text: str) -> str:
     """Strip whitespace, a trailing period and one pair of surrounding quotes/backticks; no more."""
     s = _drop_period(text.strip())
@@ -41,15 +37,19 @@ def normalize_list(text: str) -> str:
 
 
 def procedural(name: str):
-    """Register one instance of the decorated class in ``TASKS`` (and ``PROCEDURAL``) as ``name``."""
+    """Name the decorated class and register one instance of it in ``TASKS``."""
 
     def decorator(cls: type[ProceduralTask]) -> type[ProceduralTask]:
         cls.name = name
-        task = TASKS.register(name)(cls())
-        PROCEDURAL[name] = task
+        TASKS.add(cls())
         return cls
 
     return decorator
+
+
+def procedural_tasks() -> dict[str, "ProceduralTask"]:
+    """name -> task, for every registered procedural task (``TASKS`` holds other kinds too)."""
+    return {n: t for n in TASKS.names() if isinstance(t := TASKS.get(n), ProceduralTask)}
 
 
 class ProceduralTask(Task, ABC):

@@ -1,35 +1,33 @@
-"""Generate procedural examples from a seed and write them as a dataset folder.
+"""Generate procedural examples from a seed and write them as a dataset folder (``ils.dataset``).
 
 Each task draws from its own ``random.Random`` seeded by (seed, task), so adding a task or changing
-``n`` for one leaves the others' examples unchanged. The folder is written atomically; prompts
-are deduplicated before the split so no prompt is in two splits.
+``n`` for one leaves the others' examples unchanged. Prompts are deduplicated before the split so no
+prompt is in two splits.
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ils.dataset import SPLITS, write_dataset
 from ils.errors import ConfigError
-from ils.io import atomic_path, sha256_file, write_json
-from ils.records import Example, write_examples
+from ils.records import Example
 from ils.tasks import TASKS
-from ils.tasks.procedural.base import PROCEDURAL, ProceduralTask
-
-SPLITS = ("train", "validation", "test")
+from ils.tasks.procedural.base import ProceduralTask, procedural_tasks
 
 
 def resolve_tasks(tasks: Iterable[str] | None) -> list[ProceduralTask]:
     """Task names → procedural task instances; None means every procedural task."""
-    names = sorted(PROCEDURAL) if tasks is None else list(dict.fromkeys(tasks))
+    known = sorted(procedural_tasks())
+    names = known if tasks is None else list(dict.fromkeys(tasks))
     if not names:
-        raise ConfigError(f"no tasks given; procedural tasks: {', '.join(sorted(PROCEDURAL))}")
+        raise ConfigError(f"no tasks given; procedural tasks: {', '.join(known)}")
     found = [TASKS.get(name) for name in names]  # unknown names raise, listing the known ones
     for name, task in zip(names, found):
         if not isinstance(task, ProceduralTask):
-            raise ConfigError(f"task '{name}' is not procedural; procedural: {', '.join(sorted(PROCEDURAL))}")
+            raise ConfigError(f"task '{name}' is not procedural; procedural: {', '.join(known)}")
     return found
 
 
@@ -53,7 +51,8 @@ def dedup(examples: list[Example]) -> tuple[list[Example], list[dict]]:
     for ex in examples:
         key = ex.instruction
         if key in seen:
-            dropped.append({"id": ex.id, "task": ex.task, "reason": f"duplicate prompt of {seen[key]}"})
+            dropped.append({"stage": "dedup", "kind": "duplicate prompt", "source": ex.source, "id": ex.id,
+                            "task": ex.task, "reason": f"duplicate prompt of {seen[key]}"})
         else:
             seen[key] = ex.id
             kept.append(ex)
@@ -86,30 +85,11 @@ def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
 
 def build_dataset(out_dir: str | Path, tasks: list[str] | None = None, n: int = 100, seed: int = 0,
                   splits: Sequence[float] = (0.8, 0.1, 0.1)) -> Path:
-    """Write train/validation/test JSONL ("messages" layout) and manifest.json to ``out_dir``."""
+    """Write train/validation/test JSONL ("messages" layout), manifest.json and report.md to ``out_dir``."""
     fractions = _check_fractions(splits)
     examples = generate(tasks, n, seed)
     kept, dropped = dedup(examples)
-    parts = split(kept, fractions, seed)
-    out_dir = Path(out_dir)
-    with atomic_path(out_dir) as tmp:
-        tmp.mkdir()
-        for name, part in parts.items():
-            write_examples(tmp / f"{name}.jsonl", part, "messages")
-        info = {"n": n, "seed": seed, "tasks": sorted({ex.task for ex in examples}), "splits": fractions}
-        write_json(tmp / "manifest.json", manifest(tmp, parts, info, len(examples), dropped))
-    return out_dir
-
-
-def manifest(folder: Path, parts: dict[str, list[Example]], info: dict, generated: int,
-             dropped: list[dict]) -> dict:
-    """Counts per split, task and template; the sha256 of each split file; every dropped record."""
-    counts = {name: {"total": len(part), "task": _count(part, "task"), "template": _count(part, "template")}
-              for name, part in parts.items()}
-    files = {f"{name}.jsonl": sha256_file(folder / f"{name}.jsonl") for name in parts}
-    return {"kind": "procedural", **info, "generated": generated, "kept": generated - len(dropped),
-            "counts": counts, "sha256": files, "dropped": dropped}
-
-
-def _count(examples: list[Example], attr: str) -> dict[str, int]:
-    return dict(sorted(Counter(getattr(ex, attr) for ex in examples).items()))
+    info = {"n": n, "seed": seed, "tasks": sorted({ex.task for ex in examples}), "fractions": fractions,
+            "generated": len(examples), "kept": len(kept)}
+    write_dataset(out_dir, split(kept, fractions, seed), "procedural", drops=dropped, extra=info)
+    return Path(out_dir)

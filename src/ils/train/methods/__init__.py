@@ -1,14 +1,14 @@
 """Tuning methods: how a model is wrapped for training, what it promises to train, how it is saved.
 
-One method = one small file registering a ``Method`` subclass; ``METHODS.get(name)`` lists the known
-ones. A method declares its options as a pydantic model (``Options``), read from ``method_options:``
-in the train config (LoRA-family methods also read the ``lora:`` block), and refuses models it
-cannot apply to in ``check`` -- before any training starts.
+One method = one small file registering a ``Method`` subclass (``METHODS`` finds the files
+itself); ``METHODS.get(name)`` lists the known ones. A method declares its options as a pydantic
+model (``Options``), read from ``method_options:`` in the train config (LoRA-family methods also
+read the ``lora:`` block), and refuses configs (``check_config``) and models (``check``) it cannot
+apply to -- before any training starts.
 """
 
 from __future__ import annotations
 
-import importlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -40,12 +40,16 @@ class Method(ABC):
                      for err in e.errors()]
             raise ConfigError("\n".join(lines)) from None
 
+    def check_config(self, cfg: Any) -> None:
+        """Raise ConfigError when the options or the model kind do not fit (no model needed)."""
+        self.options(cfg)
+        if self.causal_only and cfg.head.kind is not None:
+            raise ConfigError(f"method {self.name!r} needs a causal LM, not an encoder head "
+                              f"(head.kind: {cfg.head.kind}); use lora, adapter, bitfit, freeze or full")
+
     def check(self, model: Any, cfg: Any) -> None:
         """Raise ConfigError when this method cannot apply to ``model`` with ``cfg``."""
-        self.options(cfg)
-        if self.causal_only and getattr(cfg, "task", "instruction") != "instruction":
-            raise ConfigError(f"method {self.name!r} needs a causal LM (task: instruction), "
-                              f"not the encoder head {cfg.task!r}; use lora, adapter, bitfit, freeze or full")
+        self.check_config(cfg)
 
     def apply(self, model: Any, cfg: Any, total_steps: int) -> Any:
         """Return the model ready to train (only the parameters to train require grad)."""
@@ -67,13 +71,10 @@ class Method(ABC):
         tokenizer.save_pretrained(dest)
 
 
-METHODS: Registry[type[Method]] = Registry("method")
-_BUILTIN = ("full", "freeze", "lora", "dora", "adalora", "ia3", "prefix", "prompt", "adapter", "bitfit")
+METHODS: Registry[type[Method]] = Registry("method", package=__name__)
 
 
 def get_method(name: str) -> Method:
-    for module in _BUILTIN:
-        importlib.import_module(f"ils.train.methods.{module}")
     return METHODS.get(name)()
 
 

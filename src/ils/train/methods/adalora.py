@@ -23,7 +23,7 @@ class AdaLoraOptions(BaseModel):
     orth_reg_weight: float = Field(0.5, ge=0, description="weight of the orthogonality penalty on P and Q")
 
 
-@METHODS.register("adalora")
+@METHODS.register
 class AdaLora(Lora):
     name = "adalora"
     Options = AdaLoraOptions

@@ -24,7 +24,7 @@ class AdapterOptions(BaseModel):
                                                   "MLP; pfeiffer: after the MLP only")
 
 
-@METHODS.register("adapter")
+@METHODS.register
 class Adapter(Method):
     name = "adapter"
     Options = AdapterOptions

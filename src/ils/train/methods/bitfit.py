@@ -19,7 +19,7 @@ def _biases(model: Any) -> list:
     return [p for n, p in model.named_parameters() if n.endswith(".bias")]
 
 
-@METHODS.register("bitfit")
+@METHODS.register
 class BitFit(Method):
     name = "bitfit"
 

@@ -7,16 +7,19 @@ from typing import Any
 
 from torch import nn
 
-# cfg.task → PEFT TaskType name; the PEFT wrapper then also trains (and saves) the task head.
-PEFT_TASKS = {"instruction": "CAUSAL_LM", "sequence-classification": "SEQ_CLS",
-              "token-classification": "TOKEN_CLS", "extractive-qa": "QUESTION_ANS"}
 HEAD_NAMES = ("classifier", "score", "qa_outputs")
 
 
 def peft_task(cfg: Any) -> Any:
+    """PEFT's task type: a causal LM's, or the one the head declares (PEFT then also trains and saves
+    the head)."""
     from peft import TaskType
 
-    return getattr(TaskType, PEFT_TASKS[getattr(cfg, "task", "instruction")])
+    if cfg.head.kind is None:
+        return TaskType.CAUSAL_LM
+    from ils.models.heads import get_head
+
+    return getattr(TaskType, get_head(cfg.head.kind).peft_task)
 
 
 def head_modules(model: Any) -> list[tuple[str, nn.Module]]:

@@ -8,7 +8,7 @@ from ils.train.methods import METHODS
 from ils.train.methods.lora import Lora
 
 
-@METHODS.register("dora")
+@METHODS.register
 class Dora(Lora):
     name = "dora"
     use_dora = True

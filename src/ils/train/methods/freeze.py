@@ -21,7 +21,7 @@ class FreezeOptions(BaseModel):
     train_head: bool = Field(True, description="also train the output head (lm_head or task head)")
 
 
-@METHODS.register("freeze")
+@METHODS.register
 class Freeze(Method):
     name = "freeze"
     folder = "model"

@@ -7,7 +7,7 @@ from typing import Any
 from ils.train.methods import METHODS, Method
 
 
-@METHODS.register("full")
+@METHODS.register
 class Full(Method):
     name = "full"
     folder = "model"

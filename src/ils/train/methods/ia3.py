@@ -16,7 +16,7 @@ class IA3Options(BaseModel):
     feedforward_modules: list[str] | None = Field(None, description="targets scaled on their input side")
 
 
-@METHODS.register("ia3")
+@METHODS.register
 class IA3(Method):
     name = "ia3"
     Options = IA3Options

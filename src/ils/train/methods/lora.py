@@ -12,7 +12,7 @@ from ils.train.methods import METHODS, Method
 from ils.train.methods.common import head_params, linear_layers, peft_task
 
 
-@METHODS.register("lora")
+@METHODS.register
 class Lora(Method):
     name = "lora"
     use_dora = False

@@ -18,7 +18,7 @@ class PrefixOptions(BaseModel):
     num_virtual_tokens: int = Field(10, ge=1, description="prefix length per layer")
 
 
-@METHODS.register("prefix")
+@METHODS.register
 class Prefix(Method):
     name = "prefix"
     Options = PrefixOptions

@@ -18,7 +18,7 @@ class PromptOptions(BaseModel):
     init_text: str | None = Field(None, description="initialise the soft prompt from this text")
 
 
-@METHODS.register("prompt")
+@METHODS.register
 class Prompt(Method):
     name = "prompt"
     Options = PromptOptions
