@@ -167,6 +167,19 @@ def test_list_items_are_grounded_one_by_one(tmp_path):
     assert result["answer"] == ["A = 12345", "B = VAR A"] and result["ungrounded"][0]["answer"] == ["C = 999"]
 
 
+def test_a_step_whose_inputs_found_nothing_is_not_sent(tmp_path):
+    """vartrack's DAG: nothing extracted, so 'resolve' would only invent names; it is not called."""
+    doc = document(tmp_path, ["", ""])
+    model = Model({}, default="A = 5")  # 'A = 5' is in no chunk: ungrounded
+    plan = Plan(instruction="Which variables hold 5?", steps=[
+        Step(name="extract", kind="map", answer="list", prompt="{{chunk}}\n\nList every assignment."),
+        Step(name="merge", kind="reduce", answer="list", reads=["extract"]),
+        Step(name="resolve", answer="list", prompt="Assignments:\n{{merge}}\n\n{{instruction}}")])
+    result = go(tmp_path, model, doc, plan=plan, kind="list")
+    assert result["answer"] is None and result["calls"] == result["chunks"]  # the map calls only
+    assert result["reason"].startswith("step 'resolve' had nothing to work from: merge found nothing (none of the")
+
+
 def test_a_call_over_the_whole_input_is_grounded_too(tmp_path):
     doc = document(tmp_path, ["", ""])
     result = go(tmp_path, Model({}, default="The pass key is 1."), doc, plan="single", chunk_tokens=None)

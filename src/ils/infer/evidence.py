@@ -25,6 +25,8 @@ class Ledger:
     maps: dict[str, MapTally] = field(default_factory=dict)
     ungrounded: list[dict] = field(default_factory=list)
     evidence: dict[str, dict] = field(default_factory=dict)
+    skipped: dict[str, list[str]] = field(default_factory=dict)  # step → the steps it read, all empty
+    reads: dict[str, str] = field(default_factory=dict)  # reduce step → its map step
     weights: str = "scored"  # or why votes were counted unweighted
 
     def tally(self, step: str) -> MapTally:
@@ -39,14 +41,20 @@ class Ledger:
         return {"maps": {k: vars(v) for k, v in self.maps.items()}, "ungrounded": self.ungrounded,
                 "evidence": self.evidence, "weights": self.weights}
 
-    def why_none(self, step: str, reads: str | None) -> str:
-        """Why ``step`` (reading map step ``reads``, if it is a reduce) has no answer."""
+    def why_none(self, step: str) -> str:
+        """Why ``step`` has no answer (through the steps it read, when it had nothing to work from)."""
+        if step in self.skipped:
+            first = self.skipped[step][0]
+            return f"step '{step}' had nothing to work from: {first} found nothing ({self.why_none(first)})"
         ev = self.evidence.get(step)
         if ev and ev["reason"]:
             return ev["reason"]
-        t = self.maps.get(reads or step)
+        t = self.maps.get(self.reads.get(step, step))
         if t is None:
             return f"step '{step}' answered NONE"
+        if t.ungrounded and not t.grounded and t.chunks == 1:
+            return ("the answer does not occur in the text it was asked about (listed under 'ungrounded'); "
+                    "if the answer need not be quoted from the text, rerun with --no-ground")
         if t.ungrounded and not t.grounded:
             return (f"none of the {t.ungrounded} answers from {t.chunks} chunks occurs in its chunk (listed "
                     "under 'ungrounded'); if the answer need not be quoted from the text, rerun with --no-ground")

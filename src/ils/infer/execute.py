@@ -243,12 +243,16 @@ class Runner:
             self._weigh(step, votes, kept)
         return votes
 
+    def _question(self, step: Step) -> str:
+        """The step's prompt without its chunk: what was asked (for anchors and restated answers)."""
+        return fill(step.prompt, {"instruction": self.plan.instruction, "chunk": "", "input": ""})
+
     def _anchors(self, step: Step) -> list[str]:
-        return anchors(fill(step.prompt, {"instruction": self.plan.instruction}))
+        return anchors(self._question(step))
 
     def _ground(self, step: Step, answer: Any, chunk: Chunk, must: list[str]) -> Any:
         """The grounded part of an answer (None if nothing is); the rest is recorded with its chunk."""
-        kept, dropped = grounded(step.answer, answer, ChunkWords(chunk.text), must)
+        kept, dropped = grounded(step.answer, answer, ChunkWords(chunk.text), must, self._question(step))
         if dropped is not None:
             self.ledger.drop(step.name, chunk.index, dropped, chunk.snippet())
         return kept
@@ -272,7 +276,9 @@ class Runner:
             v.weight = evidence(answer, none)
 
     def _run_reduce(self, step: Step) -> Any:
-        parts = self.results[next(iter(step.needs() - {"input"}))]
+        source = next(iter(step.needs() - {"input"}))
+        self.ledger.reads[step.name] = source
+        parts = self.results[source]
         if step.answer in VOTED:
             evidence = weigh(parts)
             self.ledger.evidence[step.name] = evidence
@@ -312,6 +318,11 @@ class Runner:
         return answer
 
     def _run_call(self, step: Step) -> Any:
+        """One prompt; not sent when every step it reads found nothing (the model would invent)."""
+        deps = sorted(step.needs() - {"input"})
+        if deps and "input" not in step.needs() and all(self.results.get(d) in (None, []) for d in deps):
+            self.ledger.skipped[step.name] = deps
+            return None
         values = {"input": self.input.read_text(encoding="utf-8")} if "input" in step.refs() else {}
         reply = self._ask(step, [self._prompt(step, **values)], [{"step": step.name}])[0]
         tally = self.ledger.tally(step.name)

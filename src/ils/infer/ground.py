@@ -7,6 +7,9 @@ only when its words occur in the chunk as one contiguous run, compared after nor
 Unicode forms, whitespace and the punctuation around numbers (``48,213.`` matches ``48213``). When
 the instruction quotes something (``the value of key "red-fox-3"``), the chunk must also contain
 every quoted string: an answer from a chunk that never mentions the key asked about is a neighbour's.
+A small model answers a question in a sentence that restates it ("The Broncos practiced for the Super
+Bowl at Stanford University"); a ``span`` answer not found whole counts by its new words, the words
+after the restated question ("Stanford University"), as ``value`` already forgives "The pass key is 7.".
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ _THOUSANDS = re.compile(r"(?<=\d)[,'](?=\d{3}\b)")
 _WORD = re.compile(r"\w+|[^\w\s]")
 _QUOTED = re.compile(r'"([^"\n]{1,80})"|\u201c([^\u201d\n]{1,80})\u201d')
 SEP = "\x1f"
+# words a restatement adds around the question's own words ("The answer is", "... was ...")
+GLUE = frozenset("the a an is was were are be been in at on of to by for from with that it its as this "
+                 "answer did does do".split())
 
 
 def words(text: str) -> list[str]:
@@ -60,13 +66,27 @@ def anchors(instruction: str) -> list[str]:
     return [a or b for a, b in _QUOTED.findall(instruction) if (a or b).strip()]
 
 
-def grounded(kind: str, answer: Any, chunk: ChunkWords, must: list[str] = ()) -> tuple[Any, Any]:
+def new_words(answer: str, question: str) -> str:
+    """The answer without a leading restatement of the question ('' if nothing is left)."""
+    asked = set(words(question)) | GLUE
+    stems = {w[:5] for w in asked if len(w) >= 5}
+    parts = answer.split()
+    i = 0
+    while i < len(parts) and all(w in asked or w[:5] in stems or not w[0].isalnum() for w in words(parts[i])):
+        i += 1
+    return " ".join(parts[i:]).strip(" ,;:")
+
+
+def grounded(kind: str, answer: Any, chunk: ChunkWords, must: list[str] = (), question: str = "") -> tuple[Any, Any]:
     """(kept, dropped): the part of a parsed answer found in the chunk, and the part that is not.
-    A list keeps its grounded items; any other kind is kept or dropped whole."""
+    A list keeps its grounded items; a span may keep its new words; other kinds are kept or dropped whole."""
     if any(not chunk.has(a) for a in must):
         return (None, answer)
     if kind == "list":
         kept = [x for x in answer if chunk.has(str(x))]
         dropped = [x for x in answer if not chunk.has(str(x))]
         return (kept or None, dropped or None)
-    return (answer, None) if chunk.has(str(answer)) else (None, answer)
+    if chunk.has(str(answer)):
+        return (answer, None)
+    rest = new_words(str(answer), question) if kind == "span" and question else ""
+    return (rest, None) if rest and chunk.has(rest) else (None, answer)

@@ -160,9 +160,8 @@ def _execute(runner: Runner, survey: dict, progress: bool) -> dict[str, Any]:
     final = runner.plan.step(runner.plan.final)
     found = value is not None and value != []
     st = runner.stats
-    reads = min(final.needs() - {"input"}) if final.kind == "reduce" else None
     return {"answer": value, "answer_text": render(final.answer, value) if found else NO_ANSWER,
-            "found": found, "reason": None if found else runner.ledger.why_none(final.name, reads),
+            "found": found, "reason": None if found else runner.ledger.why_none(final.name),
             "outputs": {s.name: runner.results.get(s.name) for s in runner.plan.steps if s.kind != "map"},
             "plan": runner.plan.model_dump(),
             "chunks": survey["chunks"], "tokens": survey["tokens"], "chunk_tokens": survey["chunk_tokens"],

@@ -60,6 +60,9 @@ def parse(kind: str, text: str) -> Any:
         return _one_number(s)
     if kind == "value" and len(s.split()) != 1:
         return _one_value(s)
+    if kind == "span" and re.search(r"\bNONE\b", s):
+        return None  # 'The answer is "NONE."'
+
     if kind == "list":
         return [_clean(x) for x in re.split(r"[,\n]", s) if _clean(x) and not is_none(x)]
     return s
