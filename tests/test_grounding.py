@@ -34,6 +34,11 @@ def test_anchors_and_grounding_by_kind():
     assert grounded("value", "12345", chunk, ["blue-owl-1"]) == (None, "12345")  # not the key asked about
     assert grounded("list", ["A = 77", "B = 77"], chunk) == (["A = 77"], ["B = 77"])
     assert grounded("list", ["Z = 1"], chunk) == (None, ["Z = 1"])
+    text, asked = ChunkWords("The Broncos trained at Stanford University."), "Where did the Broncos practice?"
+    restated = "The Broncos practiced at Stanford University"
+    assert grounded("span", restated, text, question=asked) == ("Stanford University", None)
+    assert grounded("span", "The Broncos practiced", text, question=asked) == (None, "The Broncos practiced")
+    assert grounded("value", restated, text, question=asked) == (None, restated)  # only spans are forgiven
 
 
 def test_weigh_adds_log_odds_and_reports_ties_close_calls_and_doubt():

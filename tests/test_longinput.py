@@ -12,7 +12,7 @@ from prose import prose_pool, write_prose
 from ils.errors import ConfigError
 from ils.infer.plans import fill, map_reduce
 from ils.tasks.haystack import CHARS_PER_TOKEN, Pool, detokenize, load_pool, share_of, text_key
-from ils.tasks.longinput import TASKS, make_case, squad_questions, suite
+from ils.tasks.longinput import PASSKEY, TASKS, make_case, squad_questions, suite
 from ils.tasks.longtrain import chunk_examples
 
 DATA = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
@@ -39,6 +39,7 @@ def test_cases_are_reproducible_and_hold_their_answer_once(task, pool, tmp_path)
     text = a.write(tmp_path / "a.txt").read_text()
     assert text == "".join(p + "\n\n" for p in b.paragraphs())
     assert 0.9 < len(text) / CHARS_PER_TOKEN / 5000 < 1.2  # about the asked length
+    assert all(n.text in text for n in a.needles)  # each needle whole: no decoy between its sentences
     if task in ("passkey", "kv"):
         assert text.count(str(a.answer)) == 1 and a.check(a.answer) and not a.check("12")
     if task == "passkey":
@@ -56,6 +57,7 @@ def test_cases_are_reproducible_and_hold_their_answer_once(task, pool, tmp_path)
 
 def test_needle_wording_and_depth_vary_with_the_seed(pool):
     cases = [make_case("passkey", 4000, seed=s, pool=pool) for s in range(12)]
+    assert all(n.text in "".join(c.paragraphs()) for c in cases for n in c.needles)
     wordings = {re.sub(r"\d{5}", "N", c.needles[0].text) for c in cases}
     depths = [c.needles[0].depth for c in cases]
     assert len(wordings) >= 4 and max(depths) - min(depths) > 0.5
@@ -126,6 +128,8 @@ def test_the_adapter_data_never_reuses_an_evaluation_paragraph(tmp_path):
     shapes = {e.meta["shape"] for e in examples}
     answers = [e.response for e in examples]
     assert shapes == {"positive", "hard", "plain"} and 0.3 < answers.count("NONE") / len(answers) < 0.8
+    keys = [e for e in examples if e.task == "long_passkey" and e.response != "NONE"]
+    assert keys and all(any(w.format(k=e.response) in e.instruction for w in PASSKEY) for e in keys)
     hard = [e for e in examples if e.meta["shape"] == "hard" and e.task == "long_kv"]
     assert hard and all(e.response == "NONE" and 'key "' in e.instruction for e in hard)
 

@@ -24,8 +24,8 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 _QUOTED = re.compile(r'"([^"\n]{1,80})"|\u201c([^\u201d\n]{1,80})\u201d')
 SEP = "\x1f"
 # words a restatement adds around the question's own words ("The answer is", "... was ...")
-GLUE = frozenset("the a an is was were are be been in at on of to by for from with that it its as this "
-                 "answer did does do".split())
+GLUE = frozenset(("the", "a", "an", "is", "was", "were", "are", "be", "been", "in", "at", "on", "of", "to", "by",
+                  "for", "from", "with", "that", "it", "its", "as", "this", "answer", "did", "does", "do"))
 
 
 def words(text: str) -> list[str]:

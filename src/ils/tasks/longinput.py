@@ -92,13 +92,16 @@ class LongCase:
         for src, text in self._filler(rng):
             if written >= budget and not pending:
                 return
+            parts = None  # the paragraph's sentences, split once: an inserted needle is never split
             while pending and pending[0].depth * budget <= written + len(text):
                 needle = pending.pop(0)
                 if needle.block:
                     yield "", needle.text
                     written += len(needle.text) + 2
                 else:
-                    text = insert_sentence(rng, text, needle.text)
+                    parts = parts or SENTENCE_END.split(text)
+                    insert_sentence(rng, parts, needle.text)
+            text = " ".join(parts) if parts else text
             written += len(text) + 2
             yield src, text
 
@@ -136,11 +139,9 @@ class LongCase:
         return str(predicted).strip().rstrip(".").replace(",", "") == str(self.answer)
 
 
-def insert_sentence(rng: random.Random, paragraph: str, sentence: str) -> str:
-    """The sentence between two of the paragraph's sentences (or at its start or end)."""
-    parts = SENTENCE_END.split(paragraph)
+def insert_sentence(rng: random.Random, parts: list[str], sentence: str) -> None:
+    """Put the needle (one item, however many sentences) between two of a paragraph's sentences."""
     parts.insert(rng.randrange(len(parts) + 1), sentence)
-    return " ".join(parts)
 
 
 def make_case(task: str, n_tokens: int, seed: int = 0, *, pool: Pool, questions: list | None = None) -> LongCase:

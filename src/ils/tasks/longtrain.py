@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from ils.errors import ConfigError
 from ils.records import Example
-from ils.tasks.haystack import Pool, text_key
+from ils.tasks.haystack import SENTENCE_END, Pool, text_key
 from ils.tasks.longinput import COUNT, DECOYS, KV, PASSKEY, PLACES, five_digits, insert_sentence, kv_keys
 
 Prompt = Callable[[str, str, str], str]
@@ -58,12 +58,12 @@ def _paragraphs(rng: random.Random, pool: Pool, tokens: int, count: Callable[[st
     return out
 
 
-def _scatter(rng: random.Random, texts: list[str], sentences: list[str]) -> list[str]:
-    texts = list(texts)
-    for s in sentences:
-        i = rng.randrange(len(texts))
-        texts[i] = insert_sentence(rng, texts[i], s)
-    return texts
+def _scatter(rng: random.Random, texts: list[str], needles: list[str]) -> list[str]:
+    """Each needle between two sentences of a random paragraph (needles are never split apart)."""
+    parts = [SENTENCE_END.split(t) for t in texts]
+    for needle in needles:
+        insert_sentence(rng, parts[rng.randrange(len(parts))], needle)
+    return [" ".join(p) for p in parts]
 
 
 def _passkey(rng: random.Random, shape: str, texts: list[str]) -> tuple[str, str, str, list[str]]:
