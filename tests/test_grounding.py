@@ -124,6 +124,7 @@ def test_weights_follow_the_map_steps_own_odds_not_the_number_of_chunks(tmp_path
     assert top["weight"] > other["weight"] > 0
     # at most one score call per batch of 2 map prompts, for grounded answers only
     assert len(model.score_calls) <= -(-result["chunks"] // 2) and sum(model.score_calls) == other["votes"] + 1
+    assert result["scored"] == other["votes"] + 1 and result["calls"] == result["chunks"]
     saved = json.loads((tmp_path / "out" / "result.json").read_text())
     assert saved["evidence"] == result["evidence"] and saved["weights"] == "scored"
 

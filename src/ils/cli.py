@@ -213,7 +213,8 @@ def run_cmd(instruction: str = typer.Argument(..., help="the instruction (any le
         err.print(f"[yellow]unparsed[/] step {e['step']} from {e['from']}: {e['reason']}", highlight=False)
     _print_evidence(result)
     out.print(result["answer_text"], markup=False, highlight=False)
-    err.print(f"{result['chunks']} chunks, {result['calls']} calls ({result['cached_calls']} cached); "
+    err.print(f"{result['chunks']} chunks, {result['calls']} calls ({result['cached_calls']} cached), "
+              f"{result['scored']} answers weighed; "
               f"{output}/result.json")
 
 

@@ -81,6 +81,7 @@ def lead_in(output: str, answer: str) -> str:
 class Stats:
     calls: int = 0
     cached: int = 0
+    scored: int = 0  # answers weighed by an engine.score call (not counted in calls)
     retries: int = 0
     reduce_depth: int = 0
     errors: list[dict] = field(default_factory=list)
@@ -185,6 +186,7 @@ class Runner:
             chats = [[{"role": "user", "content": prompts[i]}] for i in todo]
             got = self.engines[model].score(chats, [options[i] for i in todo])
             self.cache.add({keys[i]: json.dumps(g) for i, g in zip(todo, got)})
+            self.stats.scored += len(todo)
         return [json.loads(self.cache.data[k]) for k in keys]
 
     def ask(self, step: Step, prompts: list[str], sources: list[Any]) -> list[Any]:

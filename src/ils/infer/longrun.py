@@ -165,6 +165,6 @@ def _execute(runner: Runner, survey: dict, progress: bool) -> dict[str, Any]:
             "outputs": {s.name: runner.results.get(s.name) for s in runner.plan.steps if s.kind != "map"},
             "plan": runner.plan.model_dump(),
             "chunks": survey["chunks"], "tokens": survey["tokens"], "chunk_tokens": survey["chunk_tokens"],
-            "overlap": survey["overlap"], "calls": st.calls, "cached_calls": st.cached, "retries": st.retries,
+            "overlap": survey["overlap"], "calls": st.calls, "cached_calls": st.cached, "scored": st.scored, "retries": st.retries,
             "reduce_depth": st.reduce_depth, "errors": st.errors, **runner.ledger.report(),
             "engine": {name: e.stats() for name, e in runner.engines.items()}}
