@@ -8,13 +8,26 @@ import re
 from types import SimpleNamespace
 
 import pytest
+from prose import prose_pool
 
 from ils.errors import InputError, PlanError
 from ils.infer.engine import Engine
 from ils.infer.longrun import run
-from ils.infer.protocol import Completion
 from ils.infer.plans import Plan, Step, chain, check_plan, map_reduce
-from ils.tasks.longinput import make_case
+from ils.infer.protocol import Completion
+from ils.tasks.longinput import make_case as make_real_case
+
+POOL = {}
+
+
+def make_case(task, n_tokens, seed=0):
+    """Suite cases over made-up prose (the real-text pool needs ../shared; see test_longinput)."""
+    if "pool" not in POOL:
+        import tempfile
+        from pathlib import Path
+
+        POOL["pool"] = prose_pool(Path(tempfile.mkdtemp())).share("eval")
+    return make_real_case(task, n_tokens, seed, pool=POOL["pool"])
 
 
 class WordTok:
@@ -23,12 +36,18 @@ class WordTok:
 
 
 class Scripted(Engine):
-    """Answers by rule from the prompt; counts calls; can fail after a number of calls."""
+    """Answers by rule from the prompt; counts calls; can fail after a number of calls. Scores an
+    option by whether its chunk says it (-1) or not (-6) against NONE's -3."""
 
     def __init__(self, context: int = 1024, fail_after: int | None = None):
         self.tok = WordTok()
         self.context = context
-        self.calls, self.fail_after, self.prompts = 0, fail_after, []
+        self.calls, self.fail_after, self.prompts, self.scored = 0, fail_after, [], []
+
+    def score(self, prompts, options, *, adapter=None):
+        self.scored.append(len(prompts))
+        return [[-3.0 if o.endswith("NONE") else -1.0 if o.split()[-1] in p[-1]["content"] else -6.0 for o in opts]
+                for p, opts in zip(prompts, options)]
 
     def count_tokens(self, prompt):
         text = prompt if isinstance(prompt, str) else " ".join(m["content"] for m in prompt)
@@ -42,20 +61,24 @@ class Scripted(Engine):
         return [Completion(answer(c[-1]["content"])) for c in chats]
 
 
+def chunk_of(p: str) -> str:
+    return p.rsplit("\n\n", 1)[0]
+
+
 def answer(p: str) -> str:
     retry = "Reply in exactly this form" in p
     if "ALWAYS-BAD" in p or ("BAD-ONCE" in p and not retry):
         return "Well, I am not sure about that."
     if "pass key?" in p:
-        m = re.search(r"pass key is (\d+)", p)
-        return m.group(1) if m else "NONE"
-    if "mention an apple" in p:
-        return str(p.count("apple.") )
+        m = re.search(r"pass ?key[^.;]{0,30}?(\d{5})|(\d{5}) is the pass key", chunk_of(p))
+        return f"The pass key is {m.group(1) or m.group(2)}." if m else "NONE"
+    if m := re.search(r"mention the ([\w ]+)\?", p):
+        return str(chunk_of(p).count(m.group(1)))
     if m := re.search(r'value of key "([\w-]+)"\?', p):
-        found = re.search(rf'key "{m.group(1)}" is (\d+)', p)
+        found = re.search(rf'"{m.group(1)}"[^0-9"]{{0,30}}(\d{{5}})', chunk_of(p))
         return found.group(1) if found else "NONE"
     if "List every assignment" in p:
-        return ", ".join(re.findall(r"VAR (\w = (?:VAR )?\w+)\.", p)) or "NONE"
+        return ", ".join(re.findall(r"VAR (\w = (?:VAR )?\w+)", p)) or "NONE"
     if p.startswith("Assignments:"):
         return resolve_vars(p)
     if "Partial answers" in p:
@@ -139,11 +162,11 @@ def test_long_instruction_becomes_a_chain_carrying_state(tmp_path):
 
 
 def test_unparsable_output_is_retried_once_then_reported_with_its_chunk(tmp_path):
-    text = "\n\n".join(["BAD-ONCE filler."] * 3 + ["The pass key is 4242."] + ["ALWAYS-BAD filler."])
+    text = "\n\n".join(["BAD-ONCE filler."] * 3 + ["The pass key is 42424."] + ["ALWAYS-BAD filler."])
     (tmp_path / "doc.txt").write_text(text)
     result = run("What is the pass key?", tmp_path / "doc.txt", "map-reduce", "value", {"default": Scripted()},
                  tmp_path / "out", chunk_tokens=5, overlap=0)
-    assert result["answer"] == "4242" and result["chunks"] == 4  # [bad, bad] [bad] [key] [always-bad]
+    assert result["answer"] == "42424" and result["chunks"] == 4  # [bad, bad] [bad] [key] [always-bad]
     assert result["retries"] == 3
     assert [e["from"]["chunk"] for e in result["errors"]] == [3]
     assert "ALWAYS-BAD" in result["errors"][0]["from"]["text"]

@@ -232,7 +232,10 @@ def run_cmd(instruction: str = typer.Argument(..., help="the instruction (any le
             plan: str = typer.Option("auto", help="auto | map-reduce | refine | single | PLAN.yaml"),
             model: str = typer.Option("default", "--model", "-m", help="model name or run folder"),
             adapter: list[str] = typer.Option([], help="NAME=RUN_DIR, a model a PLAN.yaml step may name"),
-            answer: str = typer.Option("text", help="answer kind: text | value | label | number | list"),
+            answer: str = typer.Option("text", help="answer kind: text | value | label | span | number | list"),
+            ground: Optional[bool] = typer.Option(None, "--ground/--no-ground", help="count a chunk's answer only "
+                                                  "if it occurs in the chunk (default: on for value, label, span, "
+                                                  "list; --no-ground for answers not quoted from the text)"),
             output: Path = typer.Option(Path("ils-run"), "-o", "--output", help="run folder (cache, result)"),
             chunk_tokens: Optional[int] = typer.Option(None, min=1),
             overlap: Optional[int] = typer.Option(None, min=0),
@@ -245,14 +248,16 @@ def run_cmd(instruction: str = typer.Argument(..., help="the instruction (any le
 
     result = run(instruction, input, plan, answer, parse_models(model, adapter), output, chunk_tokens,
                  overlap, dry_run=dry_run, progress=not dry_run, batch_size=batch_size, dtype=dtype,
-                 engine=engine)
+                 engine=engine, ground=ground)
     if dry_run:
         out.print_json(data={k: v for k, v in result.items() if k != "plan"})
         return
     for e in result["errors"]:
         err.print(f"[yellow]unparsed[/] step {e['step']} from {e['from']}: {e['reason']}", highlight=False)
+    _print_evidence(result)
     out.print(result["answer_text"], markup=False, highlight=False)
-    err.print(f"{result['chunks']} chunks, {result['calls']} calls ({result['cached_calls']} cached); "
+    err.print(f"{result['chunks']} chunks, {result['calls']} calls ({result['cached_calls']} cached), "
+              f"{result['scored']} answers weighed; "
               f"{output}/result.json")
 
 
@@ -406,6 +411,16 @@ def keys_revoke(name_or_id: str = typer.Argument(..., metavar="NAME|ID"),
 
 def _when(t) -> str:
     return "–" if t is None else t.strftime("%Y-%m-%d %H:%M")
+
+
+def _print_evidence(result: dict) -> None:
+    """Say on stderr when the answer is contested or absent; stdout keeps only the answer."""
+    if not result["found"]:
+        err.print(f"[yellow]{result['answer_text']}[/]: {result['reason']}", highlight=False)
+    for step, ev in result["evidence"].items():
+        if ev["tie"] or ev["near_tie"]:
+            shown = ", ".join(f"{c['answer']!r} {c['weight']:.2f} ({c['votes']} chunks)" for c in ev["candidates"][:3])
+            err.print(f"[yellow]{'tie' if ev['tie'] else 'close call'}[/] in step {step}: {shown}", highlight=False)
 
 
 def _print_run(run: Path) -> None:

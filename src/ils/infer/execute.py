@@ -5,6 +5,11 @@ Every model call goes through ``Runner.generate``, which looks each prompt up in
 every batch, so a run killed midway resumes without recomputing finished calls. Map steps of one
 level share a single pass over the input; nothing but the current batch of chunks and the parsed
 partial answers (one small value per chunk) is held in memory.
+
+A map answer of an extractive kind counts only if its chunk contains it (``ils.infer.ground``); the
+voted kinds are then weighed by one ``engine.score`` call per batch: the map prompt's likelihood of
+the answer against "NONE", so the reduce follows evidence rather than the number of chunks that
+guessed alike (``reducers.weigh``). Scores are cached like outputs.
 """
 
 from __future__ import annotations
@@ -18,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ils.errors import InputError, PlanError
-from ils.infer.engine import Engine, Sampling
+from ils.infer.evidence import Ledger
+from ils.infer.ground import ChunkWords, anchors, grounded
 from ils.infer.long import Chunk, chunk_file
 from ils.infer.plans import Plan, Step, check_plan, fill
-from ils.infer.reducers import HINTS, ParseFailure, parse, reduce_exact, render
+from ils.infer.protocol import Engine, EngineError, Sampling
+from ils.infer.reducers import HINTS, VOTED, ParseFailure, Vote, evidence, parse, reduce_exact, render, weigh
 
 MAX_CHUNK = 2048  # the default model answers "not found" far more often on longer chunks
 MARGIN = 16
@@ -44,7 +51,7 @@ class CallCache:
                     continue
 
     @staticmethod
-    def key(model: str, prompt: str, max_new_tokens: int) -> str:
+    def key(model: str, prompt: str, max_new_tokens: int | str) -> str:
         return hashlib.sha256(json.dumps([model, prompt, max_new_tokens]).encode()).hexdigest()
 
     def add(self, items: dict[str, str]) -> None:
@@ -55,9 +62,26 @@ class CallCache:
 
 
 @dataclass
+class Reply:
+    """One model call's outcome: the prompt that produced it (the retry's, if retried) and its output."""
+
+    prompt: str
+    output: str
+    answer: Any = None
+    parsed: bool = False
+
+
+def lead_in(output: str, answer: str) -> str:
+    """The words the model wrote before its answer ('The pass key is '), or '' if it is not there verbatim."""
+    i = output.find(answer)
+    return output[:i] if i > 0 else ""
+
+
+@dataclass
 class Stats:
     calls: int = 0
     cached: int = 0
+    scored: int = 0  # answers weighed by an engine.score call (not counted in calls)
     retries: int = 0
     reduce_depth: int = 0
     errors: list[dict] = field(default_factory=list)
@@ -79,6 +103,7 @@ class Runner:
         self.stats = Stats()
         self.on_calls = on_calls or (lambda n: None)
         self.results: dict[str, Any] = {}
+        self.ledger = Ledger()
 
     def _sizes(self, size: int | None, overlap: int | None) -> tuple[int, int]:
         maps = [s for s in self.plan.steps if s.kind in ("map", "refine")]
@@ -152,24 +177,41 @@ class Runner:
         self.on_calls(len(prompts))
         return [self.cache.data[k] for k in keys]
 
+    def score(self, model: str, prompts: list[str], options: list[list[str]]) -> list[list[float]]:
+        """log P(option | prompt) through the engine, cached like outputs."""
+        who = getattr(self.engines[model], "identity", "") or model
+        keys = [CallCache.key(who, p, "score:" + json.dumps(o)) for p, o in zip(prompts, options)]
+        todo = [i for i, k in enumerate(keys) if k not in self.cache.data]
+        if todo:
+            chats = [[{"role": "user", "content": prompts[i]}] for i in todo]
+            got = self.engines[model].score(chats, [options[i] for i in todo])
+            self.cache.add({keys[i]: json.dumps(g) for i, g in zip(todo, got)})
+            self.stats.scored += len(todo)
+        return [json.loads(self.cache.data[k]) for k in keys]
+
     def ask(self, step: Step, prompts: list[str], sources: list[Any]) -> list[Any]:
+        return [r.answer for r in self._ask(step, prompts, sources)]
+
+    def _ask(self, step: Step, prompts: list[str], sources: list[Any]) -> list[Reply]:
         """Generate and parse; a failed parse is retried once with a format hint, then reported."""
         outs = self.generate(step.model, prompts, step.max_new_tokens)
-        answers, failed = [None] * len(outs), []
-        for i, text in enumerate(outs):
+        replies = [Reply(p, o) for p, o in zip(prompts, outs)]
+        for r in replies:
             try:
-                answers[i] = parse(step.answer, text)
+                r.answer, r.parsed = parse(step.answer, r.output), True
             except ParseFailure:
-                failed.append(i)
+                pass
+        failed = [i for i, r in enumerate(replies) if not r.parsed]
         if failed:
             self.stats.retries += len(failed)
             retry = [prompts[i] + RETRY + HINTS[step.answer] for i in failed]
-            for i, text in zip(failed, self.generate(step.model, retry, step.max_new_tokens)):
+            for i, p, text in zip(failed, retry, self.generate(step.model, retry, step.max_new_tokens)):
+                replies[i] = Reply(p, text)
                 try:
-                    answers[i] = parse(step.answer, text)
+                    replies[i].answer, replies[i].parsed = parse(step.answer, text), True
                 except ParseFailure as e:
                     self.stats.errors.append({"step": step.name, "from": sources[i], "output": text, "reason": str(e)})
-        return answers
+        return replies
 
     # ---- step kinds --------------------------------------------------------------------------
     def _run_maps(self, steps: list[Step]) -> None:
@@ -179,13 +221,73 @@ class Runner:
             for s in steps:
                 prompts = [self._prompt(s, chunk=c.text) for c in batch]
                 sources = [{"chunk": c.index, "text": c.snippet()} for c in batch]
-                self.results[s.name] += [a for a in self.ask(s, prompts, sources) if a is not None]
+                self.results[s.name] += self._votes(s, batch, self._ask(s, prompts, sources))
+
+    def _votes(self, step: Step, batch: list[Chunk], replies: list[Reply]) -> list[Vote]:
+        """A batch's parsed answers → votes: NONE dropped, ungrounded ones recorded, voted kinds weighed."""
+        tally, must = self.ledger.tally(step.name), self._anchors(step)
+        tally.chunks += len(batch)
+        votes, kept = [], []
+        for c, r in zip(batch, replies):
+            tally.unparsed += not r.parsed
+            tally.none += r.parsed and r.answer is None
+            a = r.answer
+            if a is None:
+                continue
+            if step.grounds():
+                a = self._ground(step, a, c, must)
+                if a is None:
+                    continue
+            tally.grounded += 1
+            votes.append(Vote(a, c.index))
+            kept.append(r)
+        if step.answer in VOTED and votes:
+            self._weigh(step, votes, kept)
+        return votes
+
+    def _question(self, step: Step) -> str:
+        """The step's prompt without its chunk: what was asked (for anchors and restated answers)."""
+        return fill(step.prompt, {"instruction": self.plan.instruction, "chunk": "", "input": ""})
+
+    def _anchors(self, step: Step) -> list[str]:
+        return anchors(self._question(step))
+
+    def _ground(self, step: Step, answer: Any, chunk: Chunk, must: list[str]) -> Any:
+        """The grounded part of an answer (None if nothing is); the rest is recorded with its chunk."""
+        kept, dropped = grounded(step.answer, answer, ChunkWords(chunk.text), must, self._question(step))
+        if dropped is not None:
+            self.ledger.drop(step.name, chunk.index, dropped, chunk.snippet())
+        return kept
+
+    def _weigh(self, step: Step, votes: list[Vote], replies: list[Reply]) -> None:
+        """Each vote's weight: the map prompt's log-odds of its answer against NONE (one score call),
+        both put where the model put its answer ('The pass key is 48213.' → 'The pass key is NONE')."""
+        if self.ledger.weights != "scored":
+            return
+        options = []
+        for v, r in zip(votes, replies):
+            answer = render(step.answer, v.answer)
+            lead = lead_in(r.output, answer)
+            options.append([lead + answer, lead + "NONE"])
+        try:
+            scores = self.score(step.model, [r.prompt for r in replies], options)
+        except EngineError as e:
+            self.ledger.weights = f"unweighted: {e}"
+            return
+        for v, (answer, none) in zip(votes, scores):
+            v.weight = evidence(answer, none)
 
     def _run_reduce(self, step: Step) -> Any:
-        parts = self.results[next(iter(step.needs() - {"input"}))]
+        source = next(iter(step.needs() - {"input"}))
+        self.ledger.reads[step.name] = source
+        parts = self.results[source]
+        if step.answer in VOTED:
+            evidence = weigh(parts)
+            self.ledger.evidence[step.name] = evidence
+            return evidence["answer"]
         if step.answer != "text":
-            return reduce_exact(step.answer, parts)
-        return self._tree(step, [(p, [i]) for i, p in enumerate(parts)])
+            return reduce_exact(step.answer, [v.answer for v in parts])
+        return self._tree(step, [(v.answer, [v.chunk]) for v in parts])
 
     def _tree(self, step: Step, parts: list[tuple[str, list]]) -> str | None:
         depth = 0
@@ -218,8 +320,20 @@ class Runner:
         return answer
 
     def _run_call(self, step: Step) -> Any:
+        """One prompt; not sent when every step it reads found nothing (the model would invent)."""
+        deps = sorted(step.needs() - {"input"})
+        if deps and "input" not in step.needs() and all(self.results.get(d) in (None, []) for d in deps):
+            self.ledger.skipped[step.name] = deps
+            return None
         values = {"input": self.input.read_text(encoding="utf-8")} if "input" in step.refs() else {}
-        return self.ask(step, [self._prompt(step, **values)], [{"step": step.name}])[0]
+        reply = self._ask(step, [self._prompt(step, **values)], [{"step": step.name}])[0]
+        tally = self.ledger.tally(step.name)
+        tally.chunks, tally.unparsed, tally.none = 1, int(not reply.parsed), int(reply.parsed and reply.answer is None)
+        if reply.answer is None or not step.grounds():
+            return reply.answer
+        kept = self._ground(step, reply.answer, Chunk(0, values["input"], 0), self._anchors(step))
+        tally.grounded = int(kept is not None)
+        return kept
 
     def _prompt(self, step: Step, **values: str) -> str:
         refs = {n: self._render(n) for n in step.refs() if n in self.results}
@@ -228,7 +342,7 @@ class Runner:
     def _render(self, name: str) -> str:
         step, value = self.plan.step(name), self.results[name]
         if step.kind == "map":
-            return "\n".join(render(step.answer, v) for v in value) or "NONE"
+            return "\n".join(render(step.answer, v.answer) for v in value) or "NONE"
         return render(step.answer, value)
 
 

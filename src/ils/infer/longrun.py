@@ -5,6 +5,7 @@
 
 The plan is checked (cycles, references, model names) and the input checked (exists, text, not
 empty) before any model is loaded; a survey pass counts chunks and calls before any model runs.
+A run that finds nothing is an answer too: ``answer`` null, ``found`` false and a ``reason``.
 """
 
 from __future__ import annotations
@@ -13,20 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from ils.errors import ILSError, PlanError
-from ils.infer.engine import Engine
 from ils.infer.execute import Runner
+from ils.infer.ground import GROUNDABLE
 from ils.infer.long import check_input, iter_units, read_blocks, spool_stdin
 from ils.infer.plans import BUILTIN_PLANS, Plan, chain, check_plan, load_plan, map_reduce, single
-from ils.infer.reducers import render
+from ils.infer.protocol import Engine
+from ils.infer.reducers import KINDS, render
 from ils.io import write_json, write_text
 
 LONG_INSTRUCTION = 4  # an instruction over context/4 tokens is run as a chain of parts
+NO_ANSWER = "no answer found"
 
 
 def resolve_plan(plan: str | Plan, instruction: str, answer: str, model: str = "default") -> Plan:
     """``auto``/``map-reduce``/``refine``/``single`` or a PLAN.yaml path → a Plan."""
     if isinstance(plan, Plan):
         return plan
+    if answer not in KINDS:
+        raise PlanError(f"--answer: unknown answer kind '{answer}'; use one of {', '.join(KINDS)}")
     if plan == "auto":
         return map_reduce(instruction, answer, model)
     if plan in BUILTIN_PLANS:
@@ -35,6 +40,20 @@ def resolve_plan(plan: str | Plan, instruction: str, answer: str, model: str = "
         loaded = load_plan(plan)
         return loaded.model_copy(update={"instruction": loaded.instruction or instruction})
     raise PlanError(f"unknown plan '{plan}'; use auto, {', '.join(BUILTIN_PLANS)} or a PLAN.yaml file")
+
+
+def set_ground(plan: Plan, ground: bool | None) -> Plan:
+    """``--ground/--no-ground``: every step that reads the input is (or is not) grounded."""
+    if ground is None:
+        return plan
+    steps = [s.model_copy(update={"ground": ground}) if s.kind in ("map", "call") else s for s in plan.steps]
+    if ground:
+        bad = [s for s in steps if s.grounds() and s.answer not in GROUNDABLE]
+        if bad:
+            raise PlanError(f"--ground: step '{bad[0].name}' answers '{bad[0].answer}', which cannot be grounded "
+                            f"(only {', '.join(GROUNDABLE)} are copied from the text); drop --ground")
+        steps = [s if s.grounds() else s.model_copy(update={"ground": None}) for s in steps]
+    return plan.model_copy(update={"steps": steps})
 
 
 def parse_models(model: str, adapters: list[str]) -> dict[str, str]:
@@ -83,11 +102,13 @@ def check_models(models: dict[str, str | Engine]) -> None:
 def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: str = "text",
         models: dict[str, str | Engine] | None = None, out: str | Path = "ils-run",
         chunk_tokens: int | None = None, overlap: int | None = None, dry_run: bool = False,
-        progress: bool = False, batch_size: int = 64, dtype: str = "auto", engine: str = "hf") -> dict[str, Any]:
-    """Run ``instruction`` over ``input`` (a file, or ``-`` for stdin); returns the result record."""
+        progress: bool = False, batch_size: int = 64, dtype: str = "auto", engine: str = "hf",
+        ground: bool | None = None) -> dict[str, Any]:
+    """Run ``instruction`` over ``input`` (a file, or ``-`` for stdin); returns the result record.
+    ``ground`` overrides every input-reading step's ``ground`` (None: each step's own or its kind's default)."""
     out = Path(out)
     models = models or {"default": "default"}
-    spec = resolve_plan(plan, instruction, answer)
+    spec = set_ground(resolve_plan(plan, instruction, answer), ground)
     check_plan(spec, set(models))
     if engine == "hf":
         check_models(models)  # other engines name files or served models this check does not know
@@ -95,7 +116,7 @@ def run(instruction: str, input: str | Path, plan: str | Plan = "auto", answer: 
     check_input(path)
     engines = load_engines(models, batch_size, dtype, engine)
     if plan == "auto":
-        spec = _auto(spec, instruction, answer, engines["default"], path)
+        spec = set_ground(_auto(spec, instruction, answer, engines["default"], path), ground)
     runner = Runner(spec, engines, path, out, chunk_tokens, overlap, batch_size)
     survey = runner.survey()
     if dry_run:
@@ -138,10 +159,14 @@ def _execute(runner: Runner, survey: dict, progress: bool) -> dict[str, Any]:
             value = runner.run()
     else:
         value = runner.run()
-    kind = runner.plan.step(runner.plan.final).answer
+    final = runner.plan.step(runner.plan.final)
+    found = value is not None and value != []
     st = runner.stats
-    return {"answer": value, "answer_text": render(kind, value), "plan": runner.plan.model_dump(),
+    return {"answer": value, "answer_text": render(final.answer, value) if found else NO_ANSWER,
+            "found": found, "reason": None if found else runner.ledger.why_none(final.name),
+            "outputs": {s.name: runner.results.get(s.name) for s in runner.plan.steps if s.kind != "map"},
+            "plan": runner.plan.model_dump(),
             "chunks": survey["chunks"], "tokens": survey["tokens"], "chunk_tokens": survey["chunk_tokens"],
-            "overlap": survey["overlap"], "calls": st.calls, "cached_calls": st.cached, "retries": st.retries,
-            "reduce_depth": st.reduce_depth, "errors": st.errors,
+            "overlap": survey["overlap"], "calls": st.calls, "cached_calls": st.cached, "scored": st.scored, "retries": st.retries,
+            "reduce_depth": st.reduce_depth, "errors": st.errors, **runner.ledger.report(),
             "engine": {name: e.stats() for name, e in runner.engines.items()}}

@@ -7,6 +7,9 @@ text), ``refine`` (a running answer updated chunk by chunk, for order-dependent 
 read as ``{{chunk}}``, ``{{answer}}`` (refine), ``{{partials}}`` (text reduce), ``{{instruction}}``,
 ``{{input}}`` or ``{{STEP}}``. ``check_plan`` rejects cycles, unknown references and unknown
 models before any model runs. Built-in plans: ``single``, ``map_reduce``, ``refine``, ``chain``.
+
+A map step of an extractive kind is grounded by default (``ground``; see ``ils.infer.ground``):
+set ``ground: false`` for abstractive questions whose answer need not be quoted from the text.
 """
 
 from __future__ import annotations
@@ -19,12 +22,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ils.errors import ConfigError, PlanError
+from ils.infer.ground import GROUNDABLE
 from ils.infer.reducers import HINTS
 from ils.io import read_yaml
 
 REF = re.compile(r"\{\{\s*([\w-]+)\s*\}\}")
 BUILTIN_REFS = {"chunk", "answer", "partials", "instruction", "input"}
-Kind = Literal["text", "value", "label", "number", "list"]
+Kind = Literal["text", "value", "label", "span", "number", "list"]
 
 
 class Step(BaseModel):
@@ -36,6 +40,13 @@ class Step(BaseModel):
     model: str = Field("default", description="model or adapter name given to the run")
     answer: Kind = "text"
     max_new_tokens: int = 64
+    ground: bool | None = Field(None, description="map answers count only if found in their chunk "
+                                "(default: on for value, label, span and list)")
+
+    def grounds(self) -> bool:
+        """Whether answers must occur in the text they came from: map steps, and calls over the input."""
+        text = self.kind == "map" or (self.kind == "call" and "input" in self.refs())
+        return text and (self.ground if self.ground is not None else self.answer in GROUNDABLE)
 
     def refs(self) -> set[str]:
         return set(REF.findall(self.prompt))
@@ -92,6 +103,18 @@ def _check_step(plan: Plan, i: int, s: Step, names: list[str], models: set[str])
         raise PlanError(f"{where}: prompt: a {s.kind} step's prompt must contain {{{{chunk}}}}")
     if s.kind == "reduce":
         _check_reduce(plan, where, s)
+    if s.ground:
+        _check_ground(where, s)
+
+
+def _check_ground(where: str, s: Step) -> None:
+    if s.kind != "map" and not (s.kind == "call" and "input" in s.refs()):
+        raise PlanError(f"{where}: ground: only answers read from the input are grounded: map steps and "
+                        f"calls over {{{{input}}}} (this is a {s.kind} step)")
+    if s.answer not in GROUNDABLE:
+        why = "a count is not quoted from the text" if s.answer == "number" else "free text is not quoted"
+        raise PlanError(f"{where}: ground: answer kind '{s.answer}' cannot be grounded ({why}); "
+                        f"use one of {', '.join(GROUNDABLE)} or drop ground")
 
 
 def _check_reduce(plan: Plan, where: str, s: Step) -> None:
@@ -132,20 +155,24 @@ def load_plan(path: str | Path) -> Plan:
 
 
 def single(instruction: str, answer: Kind = "text", model: str = "default") -> Plan:
-    """The whole input in one prompt (when it fits the context)."""
+    """The whole input in one prompt (when it fits the context). Its step was named ``answer``, a
+    reserved name that ``check_plan`` refused, so ``--plan single`` (and ``auto`` on a short input) failed."""
+    hint = "" if answer == "text" else " " + HINTS[answer]
     return Plan(instruction=instruction, steps=[
-        Step(name="answer", prompt="{{input}}\n\n{{instruction}}", model=model, answer=answer)])
+        Step(name="whole", prompt="{{input}}\n\n{{instruction}}" + hint, model=model, answer=answer)])
 
 
 def map_reduce(instruction: str, answer: Kind = "text", model: str = "default") -> Plan:
-    """Ask every chunk, then combine: exactly for structured answers, by a model tree for text."""
+    """Ask every chunk, then combine: exactly for structured answers, by a model tree for text.
+    The chunk comes first so that several questions over one input share each chunk's prefill
+    through the engine's prefix cache (the instruction first would share only its own few tokens)."""
     hint = HINTS[answer] if answer != "text" else "If the text does not help, answer NONE."
     reduce_prompt = "" if answer != "text" else (
         "Partial answers from parts of a long document:\n{{partials}}\n\n"
         "Combine them into one answer to: {{instruction}}")
     return Plan(instruction=instruction, steps=[
         Step(name="map", kind="map", prompt="{{chunk}}\n\n{{instruction}} " + hint, model=model, answer=answer,
-             max_new_tokens=32 if answer in ("value", "number", "label") else 64),
+             max_new_tokens=32 if answer in ("value", "number", "label", "span") else 64),
         Step(name="reduce", kind="reduce", reads=["map"], prompt=reduce_prompt, model=model, answer=answer)])
 
 
