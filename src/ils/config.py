@@ -106,7 +106,8 @@ class TrainConfig(Strict):
     warmup_steps: int = Field(10, ge=0)
     max_grad_norm: float = Field(1.0, gt=0)
     max_length: int = Field(512, ge=1)
-    bf16: bool = Field(True, description="bf16 autocast (faster on CPUs with bf16 support)")
+    bf16: bool | None = Field(None, description="bf16 autocast; default: on where the hardware multiplies bf16 "
+                              "natively (AVX512-BF16/AMX CPUs, bf16 GPUs), off elsewhere, where it is slower")
     group_by_length: bool = True
     eval_every: int = Field(50, ge=0, description="validation loss every N steps (0: never)")
     save_every: int = Field(50, ge=0, description="checkpoint every N steps (0: only at the end)")

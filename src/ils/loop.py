@@ -41,7 +41,7 @@ class LoopConfig(Strict):
     lr: float = Field(5e-4, gt=0, allow_inf_nan=False)
     batch_size: int = Field(8, ge=1)
     lora: LoraOptions = LoraOptions(r=8, alpha=16, dropout=0.0)
-    bf16: bool = True
+    bf16: bool | None = Field(None, description="bf16 autocast; default: only where the hardware has bf16 units")
     max_new_tokens: int = Field(32, ge=1)
     seed: int = Field(0, ge=0, lt=2**32)
 

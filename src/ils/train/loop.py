@@ -56,6 +56,7 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = Non
     the run folder is created, so a corrected rerun is never refused with "already exists"."""
     run = RunDir(cfg.output)
     cfg = _resumed(run) if resume else _checked(cfg, run)
+    cfg = cfg.model_copy(update={"bf16": resolve_bf16(cfg.bf16)})  # the run folder records the choice
     accelerator = _accelerator(cfg)
     s = _build_session(cfg, run, accelerator)
     cfg = s.cfg  # with the head kind the records' task named, when the config said auto
@@ -69,6 +70,17 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = Non
     _run_steps(s, progress, on_step)
     _finish(s, progress)
     return run.root
+
+
+def resolve_bf16(asked: bool | None) -> bool:
+    """An explicit choice is kept; unset means bf16 only where it is native (emulated bf16 is slower)."""
+    if asked is not None:
+        return asked
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    from ils.cpu import has_bf16_units
+
+    return has_bf16_units()
 
 
 def _checked(cfg: TrainConfig, run: RunDir) -> TrainConfig:
