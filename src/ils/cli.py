@@ -181,6 +181,8 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
              limit: Optional[int] = typer.Option(None, min=1), max_new_tokens: int = typer.Option(32, min=1),
              batch_size: int = typer.Option(64, min=1), seed: int = SEED,
              plain: bool = typer.Option(False, help="score unregistered tasks by exact text match"),
+             engine: str = typer.Option("hf", help=ENGINE_HELP),
+             dtype: str = typer.Option("auto", help=DTYPE_HELP),
              unsafe_exec: bool = typer.Option(False, help=UNSAFE_HELP)):
     """Zero-shot, few-shot and tuned side by side: parsed and likelihood scores, charts, report.html."""
     from ils import sandbox
@@ -198,7 +200,8 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
             sandbox.mode()  # code tasks run model output: refuse before any model loads if unsafe here
         shots = read_split(pool, "train") if pool and any("few" in s for s in specs) else None
         report = evaluate_modes(records, specs, output, model, shots, Sampling(max_new_tokens), batch_size,
-                                seed, strict=not plain, sources={"test": test, "train": pool})
+                                seed, strict=not plain, sources={"test": test, "train": pool}, engine=engine,
+                                dtype=dtype)
     out.print(rich_table(report))
     out.print(f"report: {output}/report.json, {output}/report.html, charts in {output}/charts/")
 

@@ -186,9 +186,11 @@ def test_generated_records_are_scored_by_rouge(tmp_path):
     records = read_examples(out / "train.jsonl").examples
     assert records and {r.task for r in records} == {"self-instruct"}
 
-    class Echo:  # answers every prompt with the reference of the first record
-        def chat(self, chats, sampling=None, progress=False):
-            return [records[0].response] * len(chats)
+    from ils.infer.protocol import Completion, Engine
+
+    class Echo(Engine):  # answers every prompt with the reference of the first record
+        def generate(self, prompts, sampling=None, *, adapter=None, on_text=None, progress=False):
+            return [Completion(records[0].response)] * len(prompts)
 
     report = evaluate(Echo(), records, None, progress=False)
     scores = report["tasks"]["self-instruct"]

@@ -169,3 +169,15 @@ def test_a_sampled_answer_does_not_depend_on_its_batch(engine):
     crowd = engine.generate(_chats(False), [s, Sampling(max_new_tokens=5), Sampling(max_new_tokens=9,
                                             temperature=1.0, seed=1), Sampling()])
     assert crowd[0].token_ids == alone.token_ids
+
+
+def test_generate_scored_reads_each_prompt_once_for_both(tiny_llama, engine):
+    options = [["a", "b c"], ["hello world", ""], [], ["7"]]
+    chats = _chats()
+    done, scores = engine.generate_scored(chats, Sampling(max_new_tokens=6), options)
+    alone = engine.generate(chats, Sampling(max_new_tokens=6))
+    assert [c.token_ids for c in done] == [c.token_ids for c in alone]
+    want = engine.score(chats, options)
+    for got, w in zip(scores, want):
+        assert got == pytest.approx(w, abs=1e-4)
+    assert scores[1][1] == 0.0 and scores[2] == []

@@ -161,7 +161,10 @@ def test_encoder_route_trains_reloads_and_is_scored_by_the_official_metric(tiny_
     assert again["modes"][str(run)]["tasks"]["relation"]["score"] == own["score"]  # reloaded from disk
 
 
-class Scripted:
+from ils.infer.protocol import Engine  # noqa: E402
+
+
+class Scripted(Engine):
     """A generative engine that answers from a table (and cannot score options)."""
 
     context = 2048
@@ -169,10 +172,12 @@ class Scripted:
     def __init__(self, answers: dict[str, str]):
         self.answers = answers
 
-    def chat(self, chats, sampling=None, progress=False):
-        return [self.answers[c[-1]["content"]] for c in chats]
+    def generate(self, prompts, sampling=None, *, adapter=None, on_text=None, progress=False):
+        from ils.infer.protocol import Completion
 
-    def score(self, prompts, options):
+        return [Completion(self.answers[c[-1]["content"]]) for c in prompts]
+
+    def score(self, prompts, options, *, adapter=None):
         from ils.infer.protocol import EngineError
 
         raise EngineError("no log-probabilities")

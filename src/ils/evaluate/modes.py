@@ -83,14 +83,14 @@ def check_modes(modes: Sequence[Mode], test: Sequence[Example], train: Sequence[
 class Engines:
     """Load each model once, whichever modes share it (through the engine registry)."""
 
-    def __init__(self, batch_size: int):
-        self.batch_size, self.cache = batch_size, {}
+    def __init__(self, batch_size: int, engine: str = "hf", dtype: str = "auto"):
+        self.batch_size, self.engine, self.dtype, self.cache = batch_size, engine, dtype, {}
 
     def get(self, ref: str) -> Engine:
         from ils.infer.engines import load_engine
 
         if ref not in self.cache:
-            self.cache[ref] = load_engine(ref, "hf", batch_size=self.batch_size)
+            self.cache[ref] = load_engine(ref, self.engine, batch_size=self.batch_size, dtype=self.dtype)
         return self.cache[ref]
 
 
@@ -120,12 +120,13 @@ def combine(out: Path, modes: Sequence[Mode], config: dict) -> dict:
 def evaluate_modes(test: list[Example], specs: Sequence[str], out: str | Path, model: str = "default",
                    train: list[Example] | None = None, sampling: Sampling | None = None, batch_size: int = 16,
                    seed: int = 0, progress: bool = True, strict: bool = True,
-                   sources: dict | None = None) -> dict:
-    """Evaluate every mode on ``test``; write one folder per mode and the combined report, charts, html."""
+                   sources: dict | None = None, engine: str = "hf", dtype: str = "auto") -> dict:
+    """Evaluate every mode on ``test``; write one folder per mode and the combined report, charts, html.
+    ``engine`` runs the generative modes (hf, llamacpp, openai:URL[,URL...]); encoder runs stay local."""
     out, sampling = Path(out), sampling or Sampling()
     modes = [parse_mode(s, model) for s in specs]
     check_modes(modes, test, train)
-    engines = Engines(batch_size)
+    engines = Engines(batch_size, engine, dtype)
     for i, m in enumerate(modes):
         score_mode(i, m, test, train, engines, out, sampling, seed, progress, strict, sources)
     return combine(out, modes, suite_config(specs, model, seed, sampling, test, train))

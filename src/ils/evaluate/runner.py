@@ -2,8 +2,9 @@
 
 Prompts are the records' conversations, or few-shot chats (exemplars as earlier turns, trimmed to
 fit ``engine.context`` by ``engine.count_tokens``). Outputs are judged by ``ils.evaluate.judge``.
-Tasks with a closed answer set (``Task.answer_choices()``) are also scored by likelihood, the
-engine's ``score`` (log P(option | prompt)); an engine that cannot score skips it. Records whose
+Tasks with a closed answer set (``Task.answer_choices()``) are also scored by likelihood, log
+P(option | prompt), in the same pass (``generate_scored``: the engine reads each prompt once for
+both); an engine that cannot score skips it. Records whose
 task is not registered are scored by exact match of the stripped output unless ``strict``.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from ils.evaluate.fewshot import fit_chat
 from ils.evaluate.judge import make_row, report, task_of, write_folder
-from ils.infer.protocol import Engine, EngineError, Sampling
+from ils.infer.protocol import Engine, Sampling
 from ils.records import Example
 from ils.tasks import Task
 
@@ -29,10 +30,11 @@ def evaluate(engine: Engine, examples: list[Example], out_dir: str | Path | None
     start, sampling = time.perf_counter(), sampling or Sampling()
     tasks = [task_of(ex, strict) for ex in examples]
     chats, kept = build_chats(engine, examples, shots, sampling.max_new_tokens)
-    outputs = engine.chat(chats, sampling, progress)
-    rows = [make_row(ex, t, out, shots=k) for ex, t, out, k in zip(examples, tasks, outputs, kept)]
-    if likelihood:
-        add_likelihood(engine, rows, tasks, chats)
+    options = [list(t.answer_choices() or ()) if likelihood else [] for t in tasks]
+    done, scores = engine.generate_scored(chats, sampling, options, progress=progress)
+    rows = [make_row(ex, t, c.text, shots=k) for ex, t, c, k in zip(examples, tasks, done, kept)]
+    if scores is not None:
+        add_likelihood(rows, tasks, scores)
     result = report(label, rows, time.perf_counter() - start, shots=_shots(shots, kept), **(info or {}))
     if out_dir is not None:
         write_folder(Path(out_dir), result, rows)
@@ -56,16 +58,9 @@ def _shots(shots: Any, kept: list[int]) -> dict:
             "trimmed": sum(k < asked for k in kept)}
 
 
-def add_likelihood(engine: Engine, rows: list[dict], tasks: list[Task], chats: list[list[dict]]) -> None:
+def add_likelihood(rows: list[dict], tasks: list[Task], scores: list[list[float]]) -> None:
     """Fill ``ll_*`` fields of rows whose task has options: scores, the winning answer, correct?"""
-    idx = [i for i, t in enumerate(tasks) if t.answer_choices()]
-    if not idx:
-        return
-    try:
-        scores = engine.score([chats[i] for i in idx], [tasks[i].answer_choices() for i in idx])
-    except EngineError:
-        return  # this backend exposes no log-probabilities: parsed scores only
-    for i, s in zip(idx, scores):
+    for i, s in ((i, s) for i, s in enumerate(scores) if s):
         best = max(range(len(s)), key=lambda j: s[j])
         answer = tasks[i].option_answers()[best]
         rows[i].update(ll_scores=[round(x, 4) for x in s], ll_parsed=answer,

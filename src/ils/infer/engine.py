@@ -82,10 +82,15 @@ class LocalEngine(Engine):
     # -- the low-level, thread-safe entry ----------------------------------------------------
     def submit(self, ids: Sequence[int], sampling: Sampling, *, adapter: str | None = None,
                score_from: int | None = None, on_text: Callable[[str], None] | None = None,
-               on_done: Callable[[Request], None] | None = None) -> Request:
+               on_done: Callable[[Request], None] | None = None,
+               options: Sequence[Sequence[int]] = ()) -> Request:
+        """Queue one request; ``options`` (token lists) are scored after the prompt as soon as it is
+        read, from its cached blocks, each a child request that also reports to ``on_done``."""
         self.check(len(ids), sampling, score_from)
         r = Request(next(self._ids), list(ids), sampling, adapter, score_from, on_text, on_done,
                     prompt_len=len(ids))
+        r.children = [Request(next(self._ids), list(ids) + list(o), Sampling(), adapter, len(ids),
+                              on_done=on_done) for o in options if o]
         with self._cv:
             if self._closed:
                 raise EngineError("the engine is closed")
@@ -145,9 +150,7 @@ class LocalEngine(Engine):
     def generate(self, prompts: Sequence[Prompt], sampling: Sampling | Sequence[Sampling] | None = None, *,
                  adapter: str | None = None, on_text: OnText | None = None,
                  progress: bool = False) -> list[Completion]:
-        settings = per_prompt(sampling, len(prompts))
-        if isinstance(sampling, Sampling) and sampling.temperature > 0:  # one setting: a seed per prompt
-            settings = [replace(s, seed=s.seed + i) for i, s in enumerate(settings)]
+        settings = self._settings(sampling, len(prompts))
         ids = [self.encode(p) for p in prompts]
         for x, s in zip(ids, settings):
             self.check(len(x), s)
@@ -173,6 +176,21 @@ class LocalEngine(Engine):
             out += [[next(values) if t else 0.0 for t in tails[i]] for i in part]
         return out
 
+    def generate_scored(self, prompts: Sequence[Prompt], sampling: Sampling | None,
+                        options: Sequence[Sequence[str]], *, adapter: str | None = None,
+                        progress: bool = False) -> tuple[list[Completion], list[list[float]] | None]:
+        """Each prompt is read once for both: its options are scored from its cached blocks as soon as
+        it has been read, while its answer is still being generated."""
+        settings = self._settings(sampling, len(prompts))
+        ids = [self.encode(p) for p in prompts]
+        tails = [[self.tok(o, add_special_tokens=False).input_ids for o in opts] for opts in options]
+        for x, s in zip(ids, settings):
+            self.check(len(x), s)
+        jobs = [dict(ids=x, sampling=s, adapter=adapter, options=t) for x, s, t in zip(ids, settings, tails)]
+        extra = sum(1 for t in tails for o in t if o)
+        reqs = self._run(jobs, "generate" if progress else None, extra=extra)
+        return [completion(r) for r in reqs], [_option_scores(r, t) for r, t in zip(reqs, tails)]
+
     def stream(self, prompt: Prompt, sampling: Sampling | None = None, *,
                adapter: str | None = None) -> Iterator[str]:
         pieces: queue.Queue[str | None] = queue.Queue()
@@ -185,6 +203,12 @@ class LocalEngine(Engine):
             self.abort(r)
         if r.finish == "error":
             raise EngineError(f"generation failed: {r.error}")
+
+    def _settings(self, sampling: Sampling | Sequence[Sampling] | None, n: int) -> list[Sampling]:
+        settings = per_prompt(sampling, n)
+        if isinstance(sampling, Sampling) and sampling.temperature > 0:  # one setting: a seed per prompt
+            settings = [replace(s, seed=s.seed + i) for i, s in enumerate(settings)]
+        return settings
 
     def count_tokens(self, prompt: Prompt) -> int:
         return len(self.encode(prompt))
@@ -217,11 +241,12 @@ class LocalEngine(Engine):
             self._thread.join()
         self.runner.release()
 
-    def _run(self, jobs: list[dict], label: str | None = None) -> list[Request]:
-        """Submit every job, wait for all (a progress bar when ``label``); Ctrl-C aborts them."""
+    def _run(self, jobs: list[dict], label: str | None = None, extra: int = 0) -> list[Request]:
+        """Submit every job, wait for all (and ``extra`` child requests; a progress bar when
+        ``label``); Ctrl-C aborts them."""
         from ils.infer.progress import Waiter
 
-        waiter = Waiter(len(jobs), label)
+        waiter = Waiter(len(jobs) + extra, label)
         reqs = [self.submit(on_done=waiter.done, **job) for job in jobs]
         try:
             waiter.wait()
@@ -239,6 +264,15 @@ def completion(r: Request) -> Completion:
     answer = r.tokens[r.prompt_len:]
     text = r.stream.text if r.stream is not None else ""
     return Completion(text, r.finish or "abort", r.prompt_len, len(answer), answer, r.error, r.token_logprobs)
+
+
+def _option_scores(r: Request, tails: list[list[int]]) -> list[float]:
+    """The parent's option scores in order (an empty option scores 0.0: nothing to predict)."""
+    failed = [c for c in r.children if c.finish != "stop"]
+    if failed:
+        raise EngineError(f"scoring an option failed: {failed[0].error or failed[0].finish}")
+    values = iter(c.logprob for c in r.children)
+    return [next(values) if t else 0.0 for t in tails]
 
 
 def eos_ids(model: Any, tok: Any) -> set[int]:

@@ -73,6 +73,19 @@ class Engine(ABC):
         raise EngineError(f"engine '{self.name}' cannot score options: it exposes no log-probabilities; "
                           "use --engine hf (or a server that returns prompt log-probs)")
 
+    def generate_scored(self, prompts: Sequence[Prompt], sampling: Sampling | None,
+                        options: Sequence[Sequence[str]], *, adapter: str | None = None,
+                        progress: bool = False) -> tuple[list[Completion], list[list[float]] | None]:
+        """Generate and score each prompt's options (evaluation wants both); scores None where the
+        engine has no log-probs. Backends that can read the prompt once for both override this."""
+        done = self.generate(prompts, sampling, adapter=adapter, progress=progress)
+        scored = [i for i, opts in enumerate(options) if opts]
+        try:
+            values = iter(self.score([prompts[i] for i in scored], [options[i] for i in scored], adapter=adapter))
+        except EngineError:
+            return done, None
+        return done, [next(values) if opts else [] for opts in options]
+
     def count_tokens(self, prompt: Prompt) -> int:
         """Tokens the prompt takes in the model's context (chat template included)."""
         raise EngineError(f"engine '{self.name}' cannot count tokens")

@@ -54,6 +54,8 @@ class Request:
     gen: Any = None
     keys: list[bytes] = field(default_factory=list)
     token_logprobs: list[float] | None = None  # per scored or generated token, when asked for
+    children: list["Request"] = field(default_factory=list)  # scored once this prompt is read
+    spawned: bool = False
 
     @property
     def scoring(self) -> bool:
@@ -254,6 +256,7 @@ class Scheduler:
     def _emit(self, r: Request, token: int) -> None:
         if r.computed == r.prompt_len:
             self._remember(r, r.prompt_len)
+            self._spawn(r)
         r.tokens.append(token)
         if token in self.eos and not r.sampling.ignore_eos:
             return self._finish(r, "stop")
@@ -266,6 +269,16 @@ class Scheduler:
             return self._finish(r, "stop")
         if len(r.tokens) - r.prompt_len >= r.sampling.max_new_tokens or len(r.tokens) >= self.context:
             self._finish(r, "length")
+
+    def _spawn(self, r: Request) -> None:
+        """The prompt is read and its blocks are cached: its option scorings go first in the queue,
+        so they start from those blocks at the next step instead of reading the prompt again."""
+        if r.spawned:
+            return
+        for child in reversed(r.children):
+            self.add(child)
+            self.waiting.rotate(1)  # added last: move it to the front
+        r.spawned = True
 
     def _remember(self, r: Request, upto: int) -> None:
         """Put the row's full blocks before ``upto`` into the prefix cache."""
@@ -291,6 +304,10 @@ class Scheduler:
             rest = r.stream.delta(final=True)
             if rest:
                 _call(r.on_text, rest)
+        if not r.spawned:  # children never queued end with their parent
+            for child in r.children:
+                self._finish(child, reason if reason in ("abort", "error") else "abort", error)
+            r.spawned = True
         if r.on_done is not None:
             _call(r.on_done, r)
 
