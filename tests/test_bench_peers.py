@@ -47,6 +47,11 @@ def test_server_cmd_serves_the_folder_under_a_name(tmp_path):
     assert "--dtype float32" in text and "--max-num-seqs 16" in text and cmd[-1] == "--enforce-eager"
 
 
+def test_server_cmd_leaves_vllm_defaults_when_asked(tmp_path):
+    cmd = peer.server_cmd(tmp_path, tmp_path / "model", 8123, "default", None, None, [])
+    assert "--dtype" not in cmd and "--max-num-seqs" not in cmd
+
+
 def test_shim_registers_a_cpu_vllm_version_and_replaces_an_old_one(tmp_path):
     peer.write_shim(tmp_path, "0.31.0")
     info = peer.write_shim(tmp_path, "0.32.0")

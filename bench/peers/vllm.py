@@ -171,22 +171,26 @@ def server_env(cpu_list: list[int], threads: int | None, kv_cache_gib: int) -> d
             "VLLM_CACHE_ROOT": str(ils_home() / "peers" / "vllm-cache")}  # its compile cache, beside the venv
 
 
-def server_cmd(venv: Path, model_dir: Path, port: int, name: str, max_num_seqs: int, dtype: str,
-               extra: Sequence[str]) -> list[str]:
-    return [str(venv / "bin" / "vllm"), "serve", str(model_dir), "--served-model-name", name,
-            "--host", "127.0.0.1", "--port", str(port), "--dtype", dtype, "--max-num-seqs", str(max_num_seqs),
-            "--disable-uvicorn-access-log", *extra]
+def server_cmd(venv: Path, model_dir: Path, port: int, name: str, max_num_seqs: int | None,
+               dtype: str | None, extra: Sequence[str]) -> list[str]:
+    """``dtype`` or ``max_num_seqs`` None: not passed, so vLLM's own default applies."""
+    cmd = [str(venv / "bin" / "vllm"), "serve", str(model_dir), "--served-model-name", name,
+           "--host", "127.0.0.1", "--port", str(port), "--disable-uvicorn-access-log"]
+    cmd += ["--dtype", dtype] if dtype else []
+    cmd += ["--max-num-seqs", str(max_num_seqs)] if max_num_seqs else []
+    return cmd + list(extra)
 
 
 @contextmanager
 def serve(model_dir: str | Path, port: int, threads: int | None = None,
-          cpus: str | Sequence[int] | None = None, max_num_seqs: int = 64, extra: Sequence[str] = (),
-          dtype: str = "float32", name: str = "default", kv_cache_gib: int = 2, timeout: float = 600,
+          cpus: str | Sequence[int] | None = None, max_num_seqs: int | None = 64, extra: Sequence[str] = (),
+          dtype: str | None = "float32", name: str = "default", kv_cache_gib: int = 2, timeout: float = 600,
           venv: Path | None = None) -> Iterator[Server]:
     """Run ``vllm serve`` on 127.0.0.1:port, pinned to ``cpus`` with ``threads`` OpenMP threads, until exit.
 
-    float32 by default: on CPUs without avx512_bf16/AMX, vLLM's bfloat16 matmuls are several times slower
-    (docs/serving-peers.md has the figures). The server's output goes to ``$ILS_HOME/peers/logs/``.
+    float32 by default: vLLM's own default (``dtype=None``) downcasts this float32 model to bfloat16, which on
+    CPUs without avx512_bf16/AMX is several times slower (docs/serving-peers.md has the figures).
+    ``max_num_seqs=None`` likewise leaves vLLM's default. Output goes to ``$ILS_HOME/peers/logs/``.
     """
     _check_port_free(port)
     venv = ensure_venv(venv)
@@ -294,7 +298,7 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--port", type=int, default=0, help="0: a free port")
     p.add_argument("--cpus", help='CPU ids for the whole server, e.g. "0" or "0-1" (default: all allowed)')
     p.add_argument("--threads", type=int, help="OpenMP threads (default: one per CPU of --cpus)")
-    p.add_argument("--dtype", default="float32")
+    p.add_argument("--dtype", default="float32", help='"auto": vLLM\'s own choice (bfloat16 here)')
     p.add_argument("--max-tokens", type=int, default=32)
     p.add_argument("--clients", type=int, default=1, help="concurrent streaming clients per round")
     p.add_argument("--rounds", type=int, default=1)
