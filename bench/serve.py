@@ -5,7 +5,9 @@ CPUs, then measured in turns, one at a time (the other is frozen with SIGSTOP so
 ``--clients`` concurrent streaming chat clients, greedy, exactly ``--max-tokens`` new tokens each
 (``ignore_eos``, which both servers accept), rounds interleaved, medians reported. Per row: completion
 tokens/s over the round's wall time, time to first token (p50), SSE chunks per answer. vLLM runs at
-its defaults (``vllm serve MODEL``) and with the settings that were best here (``--vllm-best``).
+its defaults (``vllm serve MODEL``: it downcasts this float32 model to bfloat16) and at its best
+settings here: float32 (this CPU has no bf16 units), and on two cores both one OpenMP thread per core
+and one thread with the other core left to its HTTP front end (docs/serving-peers.md).
 The memory row sends 64 concurrent prompts of ~1k tokens and reports the server's peak RSS and the
 KV cache it used against its budget. Run alone on the machine:
 
@@ -148,8 +150,6 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-vllm", action="store_true", help="ILS only (no peer)")
-    ap.add_argument("--vllm-best", default="--max-num-seqs 64 --dtype float32",
-                    help="vLLM arguments for its best row (empty: no such row)")
     ap.add_argument("--memory", action="store_true", help="also the 64 x 1k-token memory row (ILS)")
     args = ap.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
@@ -168,22 +168,30 @@ def run_cpu_set(cpus: str, clients: list[int], args) -> None:
     model_dir = str(resolve("default"))
     with ils_server(cpus, []) as (url, pid, _):
         servers = {"ILS": (url, "default", pid)}
-        peers = [] if args.no_vllm else [("vLLM defaults", []), ("vLLM best", args.vllm_best.split())]
-        with _peers(model_dir, cpus, [p for p in peers if p[1] or p[0] == "vLLM defaults"], servers):
+        with _peers(model_dir, cpus, [] if args.no_vllm else peer_rows(cpus), servers):
             results = measure(servers, clients, args.max_tokens, args.rounds)
         report(cpus, results, clients)
         if args.memory:
             print("memory:", json.dumps(memory_row(url, pid)))
 
 
+def peer_rows(cpus: str) -> list[tuple[str, dict]]:
+    """vLLM at its defaults and at its best settings for these cores (each row named)."""
+    rows = [("vLLM defaults (bf16)", dict(dtype=None, max_num_seqs=None)),
+            ("vLLM float32", dict(dtype="float32"))]
+    if len(vllm.parse_cpus(cpus)) > 1:
+        rows.append(("vLLM float32, 1 thread", dict(dtype="float32", threads=1)))
+    return rows
+
+
 @contextmanager
-def _peers(model_dir: str, cpus: str, peers: list[tuple[str, list[str]]], servers: dict):
+def _peers(model_dir: str, cpus: str, peers: list[tuple[str, dict]], servers: dict):
     """Start each vLLM configuration (frozen while not measured); stop them at the end."""
     stack = []
     try:
-        for name, extra in peers:
+        for name, options in peers:
             vllm.ensure_venv()
-            ctx = vllm.serve(model_dir, _free_port(), cpus=cpus, extra=extra)
+            ctx = vllm.serve(model_dir, _free_port(), cpus=cpus, **options)
             server = ctx.__enter__()
             stack.append(ctx)
             servers[name] = (server.url, server.model, server.pid)
