@@ -110,7 +110,7 @@ def main() -> None:
     model, tok, _ = load_base("default", torch.float32)
     model.eval()
     engine = LocalEngine(model, tok, batch_size=max(64, args.prompts))
-    chats, work = prompts(args.prompts), args.prompts * args.max_tokens
+    chats = prompts(args.prompts)
     rows: dict[str, list[float]] = {"ILS engine": [], "HF generate, one batch": [], "HF generate, one by one": [],
                                     "HF generate_batch, defaults": [], "HF generate_batch, best": []}
     parity = None
