@@ -163,7 +163,12 @@ def _cpu_sets(spec: str) -> list[str]:
 
 
 def run_cpu_set(cpus: str, clients: list[int], args) -> None:
+    """Both servers on ``cpus``; the clients on the other CPUs where there are any (else shared)."""
     from ils.models.sources import resolve
+
+    rest = set(os.sched_getaffinity(0)) - set(vllm.parse_cpus(cpus))
+    if rest:
+        os.sched_setaffinity(0, rest)
 
     model_dir = str(resolve("default"))
     with ils_server(cpus, []) as (url, pid, _):

@@ -48,6 +48,7 @@ class ModelRunner:
         self.decoder, self.head = self.base.get_decoder(), self.base.get_output_embeddings()
         self.peft = model if hasattr(model, "peft_config") else None
         self._active: Any = object()
+        self.packed = _pack(model)
         self.attach()
 
     def shape(self) -> Shape:
@@ -100,5 +101,20 @@ class ModelRunner:
         self.base.set_attn_implementation(attention.NAME)
 
     def release(self) -> None:
-        """Give the model back with transformers' own attention (it may be trained or saved next)."""
+        """Give the model back with transformers' own attention and weights (it may be trained next)."""
         self.base.set_attn_implementation("sdpa")
+        from ils.infer import packed
+
+        packed.unpack(self.packed)
+        self.packed = []
+
+
+def _pack(model: Any) -> list:
+    """oneDNN-reordered weights when this process computes on one thread (ILS_PACKED=0: never)."""
+    import os
+
+    from ils.infer import packed
+
+    if torch.get_num_threads() != 1 or os.environ.get("ILS_PACKED", "1") == "0" or not packed.available():
+        return []
+    return packed.pack(model)
