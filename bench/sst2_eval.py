@@ -79,7 +79,7 @@ def main() -> None:
     ap.add_argument("--modes", default="zero-shot,few-shot:4")
     ap.add_argument("--limit", type=int, default=None, help="dev records (default all 872)")
     ap.add_argument("--train-steps", type=int, default=0, help="LoRA-tune first and add the run as a mode")
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=64)
     args = ap.parse_args()
     TASKS.add(SST2())
     dev, train = read_tsv(DATA / "dev.tsv", args.limit), read_tsv(DATA / "train.tsv")

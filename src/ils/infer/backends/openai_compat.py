@@ -34,7 +34,25 @@ RETRY_STATUS = (408, 409, 429)
 
 @ENGINES.register("openai")
 def openai_engine(model: str, target: str = "", **options: Any) -> Engine:
-    return OpenAIEngine(parse_urls(target), model, **options)
+    """``batch_size`` (the CLI's) becomes requests in flight per URL, so a fleet is kept as busy as a
+    local batch; the served model's tokenizer (to render chats for scoring and counting) is the local
+    model of the same name when there is one."""
+    urls = parse_urls(target)
+    if options.get("concurrency") is None and options.get("batch_size"):
+        options["concurrency"] = options["batch_size"] * len(urls)
+    options.setdefault("tokenizer", _local(model))
+    return OpenAIEngine(urls, model, **options)
+
+
+def _local(model: str) -> str | None:
+    from ils.errors import ILSError
+    from ils.models.sources import source_kind
+
+    try:
+        source_kind(model)
+    except ILSError:
+        return None
+    return model
 
 
 def parse_urls(target: str) -> list[str]:
