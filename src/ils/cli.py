@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ils.cli_reference import config_app, config_command, data_tasks
 from ils.errors import ILSError
 
 app = typer.Typer(help="ILS: turn data into instructions, tune models on them, run instructions of any length.",
@@ -20,6 +21,8 @@ data_app = typer.Typer(help="Instruction data: validate, convert, generate.", no
 app.add_typer(data_app, name="data")
 keys_app = typer.Typer(help="API keys for ils serve.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
+data_app.command("tasks")(data_tasks)
 @app.callback()
 def _machine(cpus: Optional[str] = typer.Option(None, envvar="ILS_CPUS", help="CPUs to run on, e.g. 0 or 0-3 "
                                                 "(a server and a trainer on disjoint CPUs keep their speed)"),
@@ -40,7 +43,7 @@ UNSAFE_HELP = ("run model-written code even where no namespace sandbox (bubblewr
                "the code can reach the network and your files")
 
 
-@app.command(context_settings=EXTRA)
+@app.command(context_settings=EXTRA, cls=config_command("train"))
 def train(ctx: typer.Context,
           resume: bool = typer.Option(False, help="continue the run in --output from its last checkpoint")):
     """Instruction-tune a model: ils train [CONFIG.yaml] [--lr 1e-4 --lora.r 8 ...] (LoRA by default)."""
@@ -292,7 +295,7 @@ def data_convert(src: Path, dest: Path, to: str = typer.Option("messages", help=
         out.print(f"  dropped {count}: {reason}")
 
 
-@data_app.command("build")
+@data_app.command("build", cls=config_command("build"))
 def data_build(config: Path, output: Path = typer.Option(..., "-o", "--output"),
                skip_invalid: bool = typer.Option(False, help="drop bad records with their reason")):
     """Raw task data → instruction dataset folder (templates, dedup, decontamination, splits, report)."""
@@ -365,7 +368,7 @@ def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model
                            api_key_file=str(api_key_file) if api_key_file else None))
 
 
-@app.command(context_settings=EXTRA)
+@app.command(context_settings=EXTRA, cls=config_command("loop"))
 def loop(ctx: typer.Context, config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML LoopConfig")):
     """Feedback + replay → train → evaluate vs current → promote if not worse. Options: --regression FILE
     --replay FILE --replay-ratio 1 --tolerance 0.02 --max-steps 50 --db URL --current RUN."""

@@ -125,8 +125,8 @@ class Task:
         return task
 
     def known_options(self) -> set[str]:
-        """Every option a build config may set for this task (``labels`` is every task's)."""
-        return {*self.options, "labels"}
+        """Every option a build config may set for this task (``labels`` where answers use a label set)."""
+        return {*self.options, *(("labels",) if self.output in ("label", "spans") else ())}
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
         """Yield raw records of the task's usual format; a bad record is yielded as its error."""

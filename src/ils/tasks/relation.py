@@ -59,6 +59,7 @@ class RelationTask(Task):
     about = ("Relation extraction: the directed relation between two marked nominals (SemEval-2010 Task 8 "
              "format), scored with the task's official macro-F1.")
     answer_doc = "one of the 19 labels: Name(e1,e2), Name(e2,e1) for the nine relations, or Other"
+    option_help = {"labels": "the label set; a record with another label is an error"}
     example = {
         "file": "TRAIN_FILE.TXT",
         "content": '1\t"The system as described above has its greatest application in an arrayed '
