@@ -17,6 +17,7 @@ from typing import Any
 from ils.evaluate.fewshot import fit_chat
 from ils.evaluate.judge import make_row, report, task_of, write_folder
 from ils.infer.protocol import Engine, EngineError, Sampling
+from ils.progress import Working
 from ils.records import Example
 from ils.tasks import Task
 
@@ -32,7 +33,8 @@ def evaluate(engine: Engine, examples: list[Example], out_dir: str | Path | None
     outputs = engine.chat(chats, sampling, progress)
     rows = [make_row(ex, t, out, shots=k) for ex, t, out, k in zip(examples, tasks, outputs, kept)]
     if likelihood:
-        add_likelihood(engine, rows, tasks, chats)
+        with Working(f"eval {label}: scoring answer options by likelihood", show=progress):
+            add_likelihood(engine, rows, tasks, chats)
     result = report(label, rows, time.perf_counter() - start, shots=_shots(shots, kept), **(info or {}))
     if out_dir is not None:
         write_folder(Path(out_dir), result, rows)
