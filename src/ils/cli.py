@@ -190,7 +190,7 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
     from ils.dataset import read_split
     from ils.evaluate.judge import task_named
     from ils.evaluate.modes import evaluate_modes
-    from ils.evaluate.report import rich_table
+    from ils.evaluate.report import rich_breakdown, rich_table
     from ils.infer.protocol import Sampling
 
     specs = [s for s in compare.split(",") if s.strip()]
@@ -203,6 +203,8 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
         report = evaluate_modes(records, specs, output, model, shots, Sampling(max_new_tokens), batch_size,
                                 seed, strict=not plain, sources={"test": test, "train": pool})
     out.print(rich_table(report))
+    for table in rich_breakdown(report):
+        out.print(table)
     out.print(f"report: {output}/report.json, {output}/report.html, charts in {output}/charts/")
 
 
@@ -428,12 +430,15 @@ def _print_evidence(result: dict) -> None:
 
 def _print_run(run: Path) -> None:
     from ils.evaluate.compare import compare_reports, rich_compare
+    from ils.evaluate.report import rich_breakdown
     from ils.io import RunDir
 
     rd = RunDir(run)
     combined = rd.eval / "report.json"
     if combined.is_file():
         out.print(rich_compare(compare_reports([rd.root])))
+        for table in rich_breakdown(json.loads(combined.read_text())):
+            out.print(table)
     weights = rd.adapter if rd.adapter.is_dir() else rd.model
     out.print(f"run folder: {rd.root}\nadapter/model: {weights}\nevaluation: {combined}"
               f"\nplots: {', '.join(str(p) for p in sorted(rd.plots.glob('*.png')))}")

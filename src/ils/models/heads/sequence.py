@@ -28,6 +28,7 @@ class SequenceHead(Head):
     auto_class = "AutoModelForSequenceClassification"
     peft_task = "SEQ_CLS"
     options = ("labels", "pooling")
+    loss_unit = "text"
 
     def label_set(self, inputs: list[dict], given: list[str] | None) -> list[str]:
         return label_set([str(x["label"]) for x in inputs], given)
