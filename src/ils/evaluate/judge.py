@@ -78,12 +78,13 @@ def _task_scores(rs: list[dict], task: Task) -> dict:
 
 
 def overall(rows: list[dict]) -> dict | None:
-    """All records scored together, where that means something: every task shares one metric. An
+    """All records scored together, where that means something: several tasks sharing one metric. An
     exact-match-like metric gives the share of records answered right; another metric (ROUGE over
-    two summarization sets) is computed on all rows at once. None when the metrics differ: no
-    "overall exact_match" beside ROUGE, which would only say that summaries are never verbatim."""
+    two summarization sets) is computed on all rows at once. None for one task (its row says it all)
+    and when the metrics differ: no "overall exact_match" beside ROUGE, which would only say that
+    summaries are never verbatim."""
     metrics = {r["metric"] for r in rows}
-    if len(metrics) != 1:
+    if len(metrics) != 1 or len({r["task"] for r in rows}) < 2:
         return None
     metric = metrics.pop()
     hits = sum(r["correct"] for r in rows)
