@@ -14,7 +14,7 @@ LLAMA_SRC   := $(VENV)/src/llama_cpp_python-$(LLAMA_CPP).tar.gz
 LLAMA_VENDOR := llama_cpp_python-$(LLAMA_CPP)/vendor/llama.cpp
 CONVERTER   := $(VENV)/share/ils/llama.cpp
 
-.PHONY: install demo test test-fast bench clean bubblewrap
+.PHONY: install demo test test-fast bench clean bubblewrap docs
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -52,6 +52,11 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -q -m "not integration"
+
+# the generated references (tests/test_reference.py fails when they are stale)
+docs: install
+	$(VENV)/bin/ils data tasks --markdown > docs/tasks.md
+	$(VENV)/bin/ils config fields --markdown > docs/config.md
 
 bench: install
 	$(PIP) install -q -e '.[bench]'

@@ -48,12 +48,13 @@ def served_model(url: str) -> str:
 def score(engine, records, sampling, out: Path) -> tuple[list[str], float, float]:
     import json
 
+    from ils.evaluate.judge import headline_score
     from ils.evaluate.runner import evaluate
 
     start = time.perf_counter()
     report = evaluate(engine, records, out, sampling=sampling, progress=False, likelihood=False, strict=True)
     rows = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
-    return [r["output"] for r in rows], report["overall"]["score"], time.perf_counter() - start
+    return [r["output"] for r in rows], headline_score(report), time.perf_counter() - start
 
 
 def main() -> None:

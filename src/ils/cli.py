@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from ils.cli_reference import config_app, config_command, data_tasks
 from ils.errors import ILSError
 
 app = typer.Typer(help="ILS: turn data into instructions, tune models on them, run instructions of any length.",
@@ -20,6 +21,8 @@ data_app = typer.Typer(help="Instruction data: validate, convert, generate.", no
 app.add_typer(data_app, name="data")
 keys_app = typer.Typer(help="API keys for ils serve.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
+data_app.command("tasks")(data_tasks)
 @app.callback()
 def _machine(cpus: Optional[str] = typer.Option(None, envvar="ILS_CPUS", help="CPUs to run on, e.g. 0 or 0-3 "
                                                 "(a server and a trainer on disjoint CPUs keep their speed)"),
@@ -40,7 +43,7 @@ UNSAFE_HELP = ("run model-written code even where no namespace sandbox (bubblewr
                "the code can reach the network and your files")
 
 
-@app.command(context_settings=EXTRA)
+@app.command(context_settings=EXTRA, cls=config_command("train"))
 def train(ctx: typer.Context,
           resume: bool = typer.Option(False, help="continue the run in --output from its last checkpoint")):
     """Instruction-tune a model: ils train [CONFIG.yaml] [--lr 1e-4 --lora.r 8 ...] (LoRA by default)."""
@@ -189,7 +192,7 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
     from ils.dataset import read_split
     from ils.evaluate.judge import task_named
     from ils.evaluate.modes import evaluate_modes
-    from ils.evaluate.report import rich_table
+    from ils.evaluate.report import rich_breakdown, rich_table
     from ils.infer.protocol import Sampling
 
     specs = [s for s in compare.split(",") if s.strip()]
@@ -203,6 +206,8 @@ def eval_cmd(test: Path = typer.Argument(..., help="test file or dataset folder 
                                 seed, strict=not plain, sources={"test": test, "train": pool}, engine=engine,
                                 dtype=dtype)
     out.print(rich_table(report))
+    for table in rich_breakdown(report):
+        out.print(table)
     out.print(f"report: {output}/report.json, {output}/report.html, charts in {output}/charts/")
 
 
@@ -295,7 +300,7 @@ def data_convert(src: Path, dest: Path, to: str = typer.Option("messages", help=
         out.print(f"  dropped {count}: {reason}")
 
 
-@data_app.command("build")
+@data_app.command("build", cls=config_command("build"))
 def data_build(config: Path, output: Path = typer.Option(..., "-o", "--output"),
                skip_invalid: bool = typer.Option(False, help="drop bad records with their reason")):
     """Raw task data → instruction dataset folder (templates, dedup, decontamination, splits, report)."""
@@ -368,7 +373,7 @@ def serve(model: Optional[str] = typer.Option(None, "--model", "-m", help="model
                            api_key_file=str(api_key_file) if api_key_file else None))
 
 
-@app.command(context_settings=EXTRA)
+@app.command(context_settings=EXTRA, cls=config_command("loop"))
 def loop(ctx: typer.Context, config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML LoopConfig")):
     """Feedback + replay → train → evaluate vs current → promote if not worse. Options: --regression FILE
     --replay FILE --replay-ratio 1 --tolerance 0.02 --max-steps 50 --db URL --current RUN."""
@@ -428,12 +433,15 @@ def _print_evidence(result: dict) -> None:
 
 def _print_run(run: Path) -> None:
     from ils.evaluate.compare import compare_reports, rich_compare
+    from ils.evaluate.report import rich_breakdown
     from ils.io import RunDir
 
     rd = RunDir(run)
     combined = rd.eval / "report.json"
     if combined.is_file():
         out.print(rich_compare(compare_reports([rd.root])))
+        for table in rich_breakdown(json.loads(combined.read_text())):
+            out.print(table)
     weights = rd.adapter if rd.adapter.is_dir() else rd.model
     out.print(f"run folder: {rd.root}\nadapter/model: {weights}\nevaluation: {combined}"
               f"\nplots: {', '.join(str(p) for p in sorted(rd.plots.glob('*.png')))}")

@@ -38,8 +38,8 @@ class EvalOptions(Strict):
     test: str | None = Field(None, description="test file or dataset folder evaluated before/after")
     split: str = Field("test", description="the split of a dataset folder to score: test, or validation "
                        "while choosing a recipe (the test split is then scored once, at the end)")
-    max_new_tokens: int = Field(32, ge=1)
-    batch_size: int = Field(16, ge=1)
+    max_new_tokens: int = Field(32, ge=1, description="longest generated answer, in tokens")
+    batch_size: int = Field(16, ge=1, description="answers generated together (more: faster, more memory)")
     limit: int | None = Field(None, ge=1, description="evaluate at most this many test records")
     modes: list[str] = Field([], description="prompt-learning baselines of the base model scored before "
                              "training beside zero-shot, e.g. [few-shot:4]; exemplars come from the train data")
@@ -87,14 +87,16 @@ class TrainConfig(Strict):
     validation: str | None = Field(None, description="validation file (default: the dataset's)")
     output: str = Field("runs/run", description="run folder to create (or resume)")
     method: str = Field("lora", description="tuning method (docs/methods.md); an unknown name lists them")
-    lora: LoraOptions = LoraOptions()
+    lora: LoraOptions = Field(LoraOptions(), description="LoRA options (method lora, dora, adalora)")
     method_options: dict[str, Any] = Field({}, description="options of the chosen method (see docs/methods.md)")
     head: HeadOptions = Field(HeadOptions(), description="encoder head: its kind and options")
-    epochs: float = Field(1.0, gt=0)
+    epochs: float = Field(1.0, gt=0, description="passes over the training data (max_steps wins when set)")
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
-    batch_size: int = Field(8, ge=1)
-    grad_accum: int = Field(1, ge=1)
-    lr: float = Field(2e-4, gt=0, allow_inf_nan=False)
+    batch_size: int = Field(8, ge=1, description="records per micro-batch")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per optimizer step (effective batch: "
+                            "batch_size × grad_accum)")
+    lr: float = Field(2e-4, gt=0, allow_inf_nan=False, description="peak learning rate (AdamW), reached "
+                      "after warm-up")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decay on weight matrices (not biases/norms)")
     dropout: float | None = Field(None, ge=0, lt=1, description="set every dropout of the model to this rate")
     activation_checkpointing: bool = Field(False, description="recompute each block's activations in the "
@@ -102,21 +104,25 @@ class TrainConfig(Strict):
     neftune_alpha: float | None = Field(None, gt=0, description="NEFTune: uniform noise of scale "
                                         "alpha/sqrt(L*d) "
                                         "on input embeddings while training (robustness; 5 is typical)")
-    schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    warmup_steps: int = Field(10, ge=0)
-    max_grad_norm: float = Field(1.0, gt=0)
-    max_length: int = Field(512, ge=1)
+    schedule: Literal["cosine", "linear", "constant"] = Field("cosine", description="learning-rate decay "
+                                                              "after warm-up")
+    warmup_steps: int = Field(10, ge=0, description="steps of linear warm-up from 0 to lr")
+    max_grad_norm: float = Field(1.0, gt=0, description="clip the gradient norm to this")
+    max_length: int = Field(512, ge=1, description="longest training sequence in tokens; longer records "
+                            "are cut (memory grows with it)")
     bf16: bool | None = Field(None, description="bf16 autocast; default: on where the hardware multiplies bf16 "
                               "natively (AVX512-BF16/AMX CPUs, bf16 GPUs), off elsewhere, where it is slower")
-    group_by_length: bool = True
+    group_by_length: bool = Field(True, description="batch records of similar length together (less "
+                                  "padding, faster)")
     eval_every: int = Field(50, ge=0, description="validation loss every N steps (0: never)")
     save_every: int = Field(50, ge=0, description="checkpoint every N steps (0: only at the end)")
-    keep_checkpoints: int = Field(2, ge=1)
+    keep_checkpoints: int = Field(2, ge=1, description="resumable checkpoints kept (older ones deleted)")
     patience: int | None = Field(None, ge=1, description="stop after N validations without improvement")
-    log_every: int = Field(1, ge=1)
-    seed: int = Field(0, ge=0, lt=2**32)
+    log_every: int = Field(1, ge=1, description="write a metrics.jsonl line every N steps")
+    seed: int = Field(0, ge=0, lt=2**32, description="seed of initialisation, batch order and dropout")
     limit: int | None = Field(None, ge=1, description="use at most this many training records")
-    eval: EvalOptions | None = None
+    eval: EvalOptions | None = Field(None, description="evaluate on a test set before and after training "
+                                     "(the run's eval/)")
 
 
 def load_config(cls: type[C], path: str | Path | None, overrides: dict[str, Any] | None = None) -> C:
@@ -232,3 +238,56 @@ def parse_overrides(args: list[str]) -> dict[str, str | None]:
 
 def dump_config(cfg: BaseModel) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+
+
+# ---------------------------------------------------------------- the config reference (--help, docs)
+
+def config_fields(cls: type[BaseModel], prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted name, type, default, description) of every field, sub-models expanded after their row."""
+    import typing
+
+    rows = []
+    for name, info in cls.model_fields.items():
+        sub = _model_type(info.annotation)
+        rows.append((prefix + name, type_name(info.annotation), _default(info), info.description or ""))
+        if sub is not None:  # a list of sections (a build config's sources) reads ``sources[].task``
+            many = typing.get_origin(info.annotation) is list
+            rows.extend(config_fields(sub, prefix + name + ("[]." if many else ".")))
+    return rows
+
+
+def type_name(annotation: Any) -> str:
+    """A type as a user reads it: ``int``, ``float | null``, ``cosine | linear | constant``."""
+    import typing
+
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return " | ".join(str(a) for a in args)
+    if args and origin in (typing.Union, __import__("types").UnionType):
+        return " | ".join("null" if a is type(None) else type_name(a) for a in args)
+    if origin in (list, dict):
+        return f"{origin.__name__}[{', '.join(type_name(a) for a in args)}]"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "section"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _default(info: Any) -> str:
+    if info.is_required():
+        return "required"
+    value = info.get_default(call_default_factory=True)
+    if isinstance(value, BaseModel):
+        return ""
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+
+
+def config_help(cls: type[BaseModel], flags: bool = True) -> str:
+    """Plain text for ``--help``: per field ``--name TYPE (default D)`` (without ``--`` when the command
+    takes no overrides) and its description below it."""
+    lines = []
+    for name, kind, default, what in config_fields(cls):
+        if "section" in kind:
+            continue
+        shown = " (required)" if default == "required" else f" (default {default})" if default else ""
+        lines += [f"{'--' if flags else ''}{name} {kind}{shown}", f"    {what}"]
+    return "\n".join(lines)

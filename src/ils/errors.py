@@ -31,14 +31,22 @@ class RecordError(ILSError):
 
 
 class DataError(ILSError):
-    """Several bad records at once; the message lists each on its own line."""
+    """Several bad records at once; the message lists each on its own line. The same problem on many
+    lines of one file (an unmapped column, an unknown label) is shown a few times, then counted."""
 
-    def __init__(self, errors: list[RecordError], limit: int = 50):
+    def __init__(self, errors: list[RecordError], limit: int = 50, same: int = 3, hint: str = ""):
         self.errors = errors
-        lines = [str(e) for e in errors[:limit]]
-        if len(errors) > limit:
-            lines.append(f"... and {len(errors) - limit} more bad records")
-        super().__init__("\n".join(lines))
+        groups: dict[tuple, list[RecordError]] = {}
+        for e in errors:
+            groups.setdefault((e.file, e.field, e.reason), []).append(e)
+        lines: list[str] = []
+        for (file, field, reason), group in groups.items():
+            lines += [str(e) for e in group[:same]]
+            if len(group) > same:
+                lines.append(f"... and {len(group) - same} more records of {file} with {field}: {reason}")
+        if len(lines) > limit:
+            lines = lines[:limit] + [f"... and {len(lines) - limit} more lines like these"]
+        super().__init__("\n".join(lines + ([hint] if hint else [])))
 
 
 class EvalError(ILSError):

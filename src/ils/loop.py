@@ -37,13 +37,13 @@ class LoopConfig(Strict):
     current: str | None = Field(None, description="current model or run (default: the store's current version)")
     db: str | None = Field(None, description="store URL (default: sqlite under ILS_HOME)")
     output: str = Field("loop-runs", description="folder for the versions' data, runs and reports")
-    max_steps: int = Field(50, ge=1)
-    lr: float = Field(5e-4, gt=0, allow_inf_nan=False)
-    batch_size: int = Field(8, ge=1)
-    lora: LoraOptions = LoraOptions(r=8, alpha=16, dropout=0.0)
+    max_steps: int = Field(50, ge=1, description="optimizer steps of each new version's LoRA run")
+    lr: float = Field(5e-4, gt=0, allow_inf_nan=False, description="peak learning rate")
+    batch_size: int = Field(8, ge=1, description="records per step")
+    lora: LoraOptions = Field(LoraOptions(r=8, alpha=16, dropout=0.0), description="LoRA options")
     bf16: bool | None = Field(None, description="bf16 autocast; default: only where the hardware has bf16 units")
-    max_new_tokens: int = Field(32, ge=1)
-    seed: int = Field(0, ge=0, lt=2**32)
+    max_new_tokens: int = Field(32, ge=1, description="longest generated answer when scoring")
+    seed: int = Field(0, ge=0, lt=2**32, description="seed of sampling and training")
 
 
 def run_loop(cfg: LoopConfig) -> dict:
@@ -208,6 +208,7 @@ def _train(cfg: LoopConfig, base: str, out: Path) -> Path:
 
 def _score(current: str, new: str, regression: list[Example], heldout: list[Example], cfg: LoopConfig,
            out: Path) -> dict[str, Any]:
+    from ils.evaluate.judge import headline_score
     from ils.evaluate.runner import evaluate
     from ils.infer.engines import load_engine
     from ils.infer.protocol import Sampling
@@ -218,6 +219,6 @@ def _score(current: str, new: str, regression: list[Example], heldout: list[Exam
         for part, examples in (("regression", regression), ("feedback", heldout)):
             report = evaluate(engine, examples, out / "eval" / f"{label}-{part}", Sampling(cfg.max_new_tokens),
                               label=ref, progress=False)
-            scores[part][label] = report["overall"]["score"]
+            scores[part][label] = headline_score(report)
         del engine
     return scores

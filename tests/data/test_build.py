@@ -122,7 +122,8 @@ def test_skip_invalid_with_nothing_valid_still_fails(tmp_path):
 def test_missing_csv_column_is_reported(tmp_path):
     p = tmp_path / "s.csv"
     p.write_text("sentence,score\nok,1\n")
-    with pytest.raises(RecordError, match=r"s.csv:1: label: missing column \(the header has: sentence, sc"):
+    with pytest.raises(RecordError, match=r"s.csv:1: label: no such column \(the header has: sentence, score\); map your column with "
+                       r"`label_column:`"):
         build_dataset({"sources": [{"task": "sentiment", "path": str(p)}]}, tmp_path / "ds", progress=False)
     assert not (tmp_path / "ds").exists()
 

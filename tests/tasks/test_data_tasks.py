@@ -149,10 +149,12 @@ def test_unknown_label_and_missing_column(tmp_path):
     p = tmp_path / "s.tsv"
     p.write_text("sentence\tlabel\nok film\t7\n")
     (err,) = list(get_task("sentiment").read(p))
-    assert str(err) == f"{p}:2: label: unknown label '7'; known: negative, positive"
+    assert str(err) == (f"{p}:2: label: unknown label '7'; known: negative, positive (map raw values with "
+                        "`label_map:` or set `labels:` in the source's options)")
     c = tmp_path / "c.csv"
     c.write_text("sentence,score\nok,1\n")
-    with pytest.raises(RecordError, match=r"c.csv:1: label: missing column"):
+    with pytest.raises(RecordError, match=r"c.csv:1: label: no such column \(the header has: sentence, score\); "
+                       r"map your column with `label_column:`"):
         list(get_task("sentiment").read(c))
 
 

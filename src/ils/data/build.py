@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ils.data import report
-from ils.data.config import SPLITS, BuildConfig, SourceConfig, load_config
+from ils.data.config import SPLITS, BuildConfig, SourceConfig, config_line, load_config
 from ils.data.decontaminate import build_index
 from ils.data.dedup import NearDupConfig, exact_duplicates, near_duplicates
 from ils.data.mix import reweight
@@ -33,6 +33,10 @@ from ils.tasks import TASKS
 from ils.tasks.base import RawRecord, Task
 from ils.tasks.templates import Template, choose
 from ils.tasks.user import load_user_tasks
+
+
+SKIP_HINT = ("(to build without these records, pass --skip-invalid: each is dropped and listed with its "
+             "reason in manifest.json)")
 
 
 @dataclass
@@ -76,6 +80,16 @@ def build_dataset(config: str | Path | BuildConfig | dict, out_dir: str | Path,
     return _write(Path(out_dir), splits, cfg, log)
 
 
+def check_build(config: str | Path) -> BuildConfig:
+    """Everything a build checks before reading data: fields, task names and options, templates, files."""
+    cfg, cfg_path = load_config(config)
+    _resolve_tasks(cfg, cfg_path)
+    for i, src in enumerate([*cfg.sources, *cfg.eval_sets]):
+        if not Path(src.path).is_file():
+            raise ConfigError(f"{src.path}: not found (a source or eval_sets path of {config})")
+    return cfg
+
+
 def _resolve_tasks(cfg: BuildConfig, cfg_path: Path | None) -> list[Task]:
     """The configured task of every source; an unknown name points at its config line."""
     load_user_tasks(cfg.task_dirs)
@@ -83,16 +97,29 @@ def _resolve_tasks(cfg: BuildConfig, cfg_path: Path | None) -> list[Task]:
     out = []
     for i, src in enumerate(cfg.sources):
         if src.task not in TASKS:
-            from ils.data.config import config_line
-
             where = config_line(cfg_path, text, ("sources", i, "task"))
             raise ConfigError(f"{where}: sources.{i}.task: unknown task '{src.task}'; "
                               f"known: {', '.join(TASKS.names())}")
-        out.append(TASKS.get(src.task).configure(**src.options))
+        out.append(_configured(TASKS.get(src.task), src.options, ("sources", i), cfg_path, text))
+    for i, ev in enumerate(cfg.eval_sets):
+        if ev.task is not None:
+            _configured(TASKS.get(ev.task), ev.options, ("eval_sets", i), cfg_path, text)
     for task_name, names in cfg.heldout_templates.items():
         for name in names:
             _template_or_error(TASKS.get(task_name), name, f"heldout_templates.{task_name}")
     return out
+
+
+def _configured(task: Task, options: dict, loc: tuple, cfg_path: Path | None, text: str) -> Task:
+    """The task with a source's options; an option the task does not read is refused (a typo would
+    otherwise be ignored silently), listing the ones it reads (docs/tasks.md has each)."""
+    unknown = sorted(set(options) - task.known_options())
+    if unknown:
+        where = config_line(cfg_path, text, (*loc, "options", unknown[0]))
+        raise ConfigError(f"{where}: {'.'.join(map(str, loc))}.options.{unknown[0]}: task '{task.name}' has "
+                          f"no such option; its options: {', '.join(sorted(task.known_options()))} "
+                          "(docs/tasks.md, or `ils data tasks " + task.name + "`)")
+    return task.configure(**options)
 
 
 def _template_or_error(task: Task, name: str, where: str) -> Template:
@@ -107,20 +134,24 @@ def _template_or_error(task: Task, name: str, where: str) -> Template:
 def read_sources(cfg: BuildConfig, tasks: list[Task], log: Log, skip_invalid: bool) -> list[Item]:
     items: list[Item] = []
     for i, (src, task) in enumerate(zip(cfg.sources, tasks)):
-        items += _read_source(i, src, task, cfg, log)
+        items += _read_source(i, src, task, cfg, log, skip_invalid)
     if log.errors and (not skip_invalid or not items):
-        raise DataError(log.errors)  # with --skip-invalid too when nothing valid is left
+        hint = "" if skip_invalid else SKIP_HINT
+        raise DataError(log.errors, hint=hint)  # with --skip-invalid too when nothing valid is left
     if not items:
         raise ConfigError("the sources hold no records")
     return items
 
 
-def _read_source(i: int, src: SourceConfig, task: Task, cfg: BuildConfig, log: Log) -> list[Item]:
+def _read_source(i: int, src: SourceConfig, task: Task, cfg: BuildConfig, log: Log,
+                 skip_invalid: bool = False) -> list[Item]:
+    """The records of one source; reading stops at ``limit`` records (valid ones with ``skip_invalid``,
+    where bad records are dropped; any record otherwise, as a bad one stops the build anyway)."""
     name = src.name or f"{src.task}-{Path(src.path).stem}"
     pool = _train_templates(task, src, cfg)
     items, seen, bad = [], 0, 0
     for rec in track(task.read(src.path), f"reading {name}", show=log.show):
-        if src.limit is not None and len(items) >= src.limit:
+        if src.limit is not None and (len(items) if skip_invalid else seen) >= src.limit:
             break
         seen += 1
         ex_id = f"{name}-{seen:06d}"

@@ -24,27 +24,31 @@ class _Model(BaseModel):
 
 
 class SourceConfig(_Model):
-    task: str
-    path: str
-    name: str | None = None  # names the source in ids and the manifest (default: file stem)
-    options: dict[str, Any] = {}  # task reader options: columns, label_map, labels, languages…
-    weight: float = Field(1.0, ge=0)  # train-split multiplier (<1 samples, >1 repeats)
-    limit: int | None = Field(None, ge=1)  # read at most this many valid raw records
-    split: Split | None = None  # put every record of this source in one split
-    templates: list[str] | None = None  # restrict to these templates
-    inverted: bool = False  # also use inverted templates (the output is the input text)
+    task: str = Field(..., description="the data task that reads the file (docs/tasks.md: its fields and options)")
+    path: str = Field(..., description="the raw data file (relative to this config)")
+    name: str | None = Field(None, description="names the source in record ids and the manifest (default: "
+                             "TASK-FILESTEM)")
+    options: dict[str, Any] = Field({}, description="the task's reader options: column names, label_map, "
+                                    "labels, ... (docs/tasks.md lists each task's)")
+    weight: float = Field(1.0, ge=0, description="train-split multiplier (<1 samples, >1 repeats)")
+    limit: int | None = Field(None, ge=1, description="stop reading after this many records (with "
+                              "--skip-invalid: this many valid ones)")
+    split: Split | None = Field(None, description="put every record of this source in one split (train, "
+                                "validation or test), e.g. an official test file")
+    templates: list[str] | None = Field(None, description="use only these templates of the task")
+    inverted: bool = Field(False, description="also use inverted templates (the output becomes the input)")
 
 
 class EvalSetConfig(_Model):
-    path: str
-    task: str | None = None  # read with this task's reader; None: an Example file
-    options: dict[str, Any] = {}
+    path: str = Field(..., description="an evaluation file whose inputs training records must not share")
+    task: str | None = Field(None, description="read it with this task's reader; unset: an instruction file")
+    options: dict[str, Any] = Field({}, description="that task's reader options")
 
 
 class SplitConfig(_Model):
-    train: float = Field(0.8, ge=0)
-    validation: float = Field(0.1, ge=0)
-    test: float = Field(0.1, ge=0)
+    train: float = Field(0.8, ge=0, description="share of records in train")
+    validation: float = Field(0.1, ge=0, description="share of records in validation")
+    test: float = Field(0.1, ge=0, description="share of records in test")
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> "SplitConfig":
@@ -54,29 +58,31 @@ class SplitConfig(_Model):
 
 
 class DedupConfig(_Model):
-    exact: bool = True
-    near: bool = True
-    rouge_l: float = Field(0.7, gt=0, le=1)
-    long_chars: int = Field(400, ge=10)
-    short_threshold: float = Field(0.3, gt=0, lt=1)
-    long_threshold: float = Field(0.2, gt=0, lt=1)
-    num_perm: int = Field(64, ge=16)
+    exact: bool = Field(True, description="drop records whose input and output repeat an earlier one")
+    near: bool = Field(True, description="drop near-duplicate inputs (MinHash candidates, ROUGE-L check)")
+    rouge_l: float = Field(0.7, gt=0, le=1, description="ROUGE-L at or above which two inputs are near-duplicates")
+    long_chars: int = Field(400, ge=10, description="inputs longer than this use the long-text MinHash threshold")
+    short_threshold: float = Field(0.3, gt=0, lt=1, description="MinHash Jaccard threshold for short inputs")
+    long_threshold: float = Field(0.2, gt=0, lt=1, description="MinHash Jaccard threshold for long inputs")
+    num_perm: int = Field(64, ge=16, description="MinHash permutations")
 
 
 class DecontamConfig(_Model):
-    ngram: int = Field(8, ge=1)  # a shared word n-gram with an evaluation input drops the record
+    ngram: int = Field(8, ge=1, description="a word n-gram of this length shared with an evaluation input "
+                       "drops the record")
 
 
 class BuildConfig(_Model):
-    sources: list[SourceConfig] = Field(min_length=1)
-    eval_sets: list[EvalSetConfig] = []
-    splits: SplitConfig = SplitConfig()
-    seed: int = 0
-    heldout_templates: dict[str, list[str]] = {}  # task → templates used only in the test split
-    dedup: DedupConfig = DedupConfig()
-    decontaminate: DecontamConfig = DecontamConfig()
-    task_dirs: list[str] = []
-    max_chars: int | None = Field(None, ge=1)  # drop records whose instruction is longer
+    sources: list[SourceConfig] = Field(min_length=1, description="the raw data files, one entry each")
+    eval_sets: list[EvalSetConfig] = Field([], description="evaluation sets to decontaminate against")
+    splits: SplitConfig = Field(SplitConfig(), description="split fractions (sources with split: are kept whole)")
+    seed: int = Field(0, description="seed of template choice, splits and sampling")
+    heldout_templates: dict[str, list[str]] = Field({}, description="task → templates used only in the test "
+                                                    "split (unseen phrasings)")
+    dedup: DedupConfig = Field(DedupConfig(), description="duplicate removal")
+    decontaminate: DecontamConfig = Field(DecontamConfig(), description="overlap with eval_sets")
+    task_dirs: list[str] = Field([], description="folders of user task files (YAML or Python)")
+    max_chars: int | None = Field(None, ge=1, description="drop records whose instruction is longer")
 
 
 def load_config(config: str | Path | BuildConfig | dict) -> tuple[BuildConfig, Path | None]:

@@ -2,8 +2,8 @@
 
 Reads one shape, the combined report that ``ils eval -o`` writes and every run folder keeps in
 ``eval/``: give the output folder, its report.json, or the run folder. Every mode of every report
-becomes one column, named ``folder/mode``; a last row gives each column's share of records answered
-exactly right over all tasks (``overall``).
+becomes one column, named ``folder/mode``; where several tasks share one metric, a last row scores
+all their records together (``overall``).
 """
 
 from __future__ import annotations
@@ -64,11 +64,20 @@ def compare_reports(paths: Sequence[str | Path]) -> dict:
                         "deltas": [None if v is None or values[0] is None else v - values[0] for v in values],
                     }
                 )
-    overall = [rep.get("overall", {}).get("score") for rep in columns.values()]
-    rows.append({"task": "overall", "metric": "exact_match", "kind": "parsed", "values": overall,
-                 "unparseable": [rep.get("overall", {}).get("unparseable") for rep in columns.values()],
-                 "deltas": [None if v is None or overall[0] is None else v - overall[0] for v in overall]})
-    return {"columns": list(columns), "rows": rows}
+    whole = _overall_row(list(columns.values()), len(tasks))
+    return {"columns": list(columns), "rows": rows + ([whole] if whole else [])}
+
+
+def _overall_row(reports: list[dict], n_tasks: int) -> dict | None:
+    """The ``overall`` row: only over several tasks that share one metric in every column."""
+    wholes = [rep.get("overall") for rep in reports]
+    metrics = {w["metric"] for w in wholes if w}
+    if n_tasks < 2 or not all(wholes) or len(metrics) != 1:
+        return None
+    values = [w["score"] for w in wholes]
+    return {"task": "overall", "metric": metrics.pop(), "kind": "parsed", "values": values,
+            "unparseable": [w.get("unparseable") for w in wholes],
+            "deltas": [v - values[0] for v in values]}
 
 
 def _value(rep: dict, task: str, kind: str) -> float | None:

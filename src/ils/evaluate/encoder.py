@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ils.errors import EvalError
 from ils.evaluate.judge import make_row, report, task_of, write_folder
+from ils.progress import Working
 from ils.records import Example
 
 
@@ -22,7 +23,8 @@ def is_encoder_run(ref: str | Path) -> bool:
 
 
 def evaluate_encoder(run: str | Path, examples: list[Example], out_dir: str | Path | None = None,
-                     label: str = "", strict: bool = True, info: dict | None = None) -> dict:
+                     label: str = "", strict: bool = True, info: dict | None = None,
+                     progress: bool = False) -> dict:
     """Score ``examples`` with the head run ``run``; write the mode folder to ``out_dir`` when given."""
     from ils.models.heads import HeadSpec, get_head
     from ils.models.loading import load_run
@@ -36,7 +38,8 @@ def evaluate_encoder(run: str | Path, examples: list[Example], out_dir: str | Pa
             raise EvalError(f"{ex.source or ex.id}: task '{task.name}' is not learned by the {spec.kind} "
                             f"head of {run} (its head: {task.head})")
     inputs = [t.head_input(ex) for ex, t in zip(examples, tasks)]
-    outputs = get_head(spec.kind).predict(model, tok, inputs, spec)
+    with Working(f"eval {label or run}: the {spec.kind} head predicts {len(inputs)} records", show=progress):
+        outputs = get_head(spec.kind).predict(model, tok, inputs, spec)
     answers = [t.from_head(o, ex) for ex, t, o in zip(examples, tasks, outputs)]
     rows = [make_row(ex, t, t.answer_text(a), answer=a) for ex, t, a in zip(examples, tasks, answers)]
     result = report(label or str(run), rows, time.perf_counter() - start, **(info or {}))

@@ -21,6 +21,7 @@ from ils.records import Example
 from ils.tasks import TASKS, Task
 
 PLAIN = Task()
+EXACT = ("exact_match", "accuracy")  # metrics whose score is the share of records judged correct
 
 
 def task_named(name: str | None) -> Task:
@@ -76,19 +77,40 @@ def _task_scores(rs: list[dict], task: Task) -> dict:
     return out
 
 
-def overall(rows: list[dict]) -> dict:
+def overall(rows: list[dict]) -> dict | None:
+    """All records scored together, where that means something: several tasks sharing one metric. An
+    exact-match-like metric gives the share of records answered right; another metric (ROUGE over
+    two summarization sets) is computed on all rows at once. None for one task (its row says it all)
+    and when the metrics differ: no "overall exact_match" beside ROUGE, which would only say that
+    summaries are never verbatim."""
+    metrics = {r["metric"] for r in rows}
+    if len(metrics) != 1 or len({r["task"] for r in rows}) < 2:
+        return None
+    metric = metrics.pop()
     hits = sum(r["correct"] for r in rows)
-    out = {"metric": "exact_match", "score": hits / len(rows) if rows else 0.0, "correct": hits,
+    out = {"metric": metric, "score": hits / len(rows), "correct": hits,
            "unparseable": sum(r["unparseable"] for r in rows)}
+    if metric not in EXACT:
+        task = task_named(rows[0]["task"])
+        out["score"] = score(rows, [r["parsed"] for r in rows], task)["score"]
     ll = [r["ll_correct"] for r in rows if "ll_correct" in r]
     if ll:
         out["likelihood"] = {"n": len(ll), "correct": sum(ll), "score": sum(ll) / len(ll)}
     return out
 
 
+def headline_score(report: dict) -> float:
+    """One number for a mode report: its overall score, else the mean of its tasks' scores."""
+    if report.get("overall"):
+        return report["overall"]["score"]
+    scores = [t["score"] for t in report["tasks"].values()]
+    return sum(scores) / len(scores) if scores else 0.0
+
+
 def report(label: str, rows: list[dict], seconds: float, **extra: Any) -> dict:
-    return {"model": label, "n": len(rows), "seconds": round(seconds, 2), **extra, "tasks": per_task(rows),
-            "overall": overall(rows)}
+    out = {"model": label, "n": len(rows), "seconds": round(seconds, 2), **extra, "tasks": per_task(rows)}
+    whole = overall(rows)
+    return {**out, "overall": whole} if whole else out
 
 
 def write_folder(out: Path, report: dict, rows: list[dict]) -> None:

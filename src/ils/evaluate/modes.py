@@ -25,6 +25,7 @@ from ils.evaluate.labels import check_label_spaces, check_run_labels
 from ils.evaluate.runner import evaluate
 from ils.infer.protocol import Engine, Sampling
 from ils.io import fingerprint
+from ils.progress import duration, say
 from ils.records import Example
 
 
@@ -97,15 +98,29 @@ class Engines:
 def score_mode(i: int, mode: Mode, test: list[Example], train: list[Example] | None, engines: Engines,
                out: Path, sampling: Sampling, seed: int = 0, progress: bool = True, strict: bool = True,
                sources: dict | None = None) -> dict:
-    """Score one mode into ``out/<i>-<mode>/`` (report.json, predictions.jsonl)."""
+    """Score one mode into ``out/<i>-<mode>/`` (report.json, predictions.jsonl); with ``progress`` a line
+    says what starts and what it scored (a log shows what a train config's eval: block is doing)."""
     dest = out / f"{i}-{mode.folder}"
     info = {"mode": asdict(mode), "fingerprints": _fingerprints(mode, sources or {})}
+    if progress:
+        say(f"eval {dest.name}: {mode.kind} {mode.model}, {len(test)} test records → {dest}")
     if mode.kind == "tuned" and is_encoder_run(mode.model):
-        return evaluate_encoder(mode.model, test, dest, mode.name, strict, info=info)
-    few = mode.kind == "few-shot"
-    shots = FewShot(train or [], mode.k, mode.select, seed).exemplars(test) if few else None
-    return evaluate(engines.get(mode.model), test, dest, sampling, mode.name, progress, shots=shots,
-                    strict=strict, info=info)
+        result = evaluate_encoder(mode.model, test, dest, mode.name, strict, info=info, progress=progress)
+    else:
+        few = mode.kind == "few-shot"
+        shots = FewShot(train or [], mode.k, mode.select, seed).exemplars(test) if few else None
+        result = evaluate(engines.get(mode.model), test, dest, sampling, mode.name, progress, shots=shots,
+                          strict=strict, info=info)
+    if progress:
+        say(f"eval {dest.name}: done in {duration(result['seconds'])}: {scores_line(result)}")
+    return result
+
+
+def scores_line(report: dict) -> str:
+    """``nli accuracy 0.412 (12 unparseable), ...`` of a mode report."""
+    return ", ".join(f"{task} {r['metric']} {r['score']:.3f}" + (f" ({r['unparseable']} unparseable)"
+                                                                  if r.get("unparseable") else "")
+                     for task, r in report["tasks"].items())
 
 
 def combine(out: Path, modes: Sequence[Mode], config: dict) -> dict:

@@ -139,10 +139,53 @@ def render_html(combined: dict, charts: list[Path]) -> str:
         for p in charts
     )
     cfg = html.escape(str(combined["config"]))
+    parts = "".join(_html_breakdown(task, mode, rows) for task, mode, rows in breakdowns(combined["modes"]))
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>ILS evaluation</title><style>{_CSS}</style>"
-        f"</head><body><h1>ILS evaluation</h1><p class='cfg'>{cfg}</p><table>{head}{body}</table>{imgs}</body></html>\n"
+        f"</head><body><h1>ILS evaluation</h1><p class='cfg'>{cfg}</p><table>{head}{body}</table>{parts}"
+        f"{imgs}</body></html>\n"
     )
+
+
+BREAKDOWNS = ("per_type", "per_label", "per_relation")  # what metric families give per class
+
+
+def breakdowns(reports: dict[str, dict]) -> list[tuple[str, str, list[tuple]]]:
+    """(task, mode, [(class, precision, recall, f1, support)]) of every task score with a breakdown."""
+    out = []
+    for mode, rep in reports.items():
+        for task, r in rep["tasks"].items():
+            per = next((r[k] for k in BREAKDOWNS if r.get(k)), None)
+            if per:
+                rows = [(name, v["precision"], v["recall"], v.get("f1-score", v.get("f1")), v["support"])
+                        for name, v in sorted(per.items())]
+                out.append((task, mode, rows))
+    return out
+
+
+def _html_breakdown(task: str, mode: str, rows: list[tuple]) -> str:
+    head = "".join(f"<th>{h}</th>" for h in ("class", "precision", "recall", "F1", "support"))
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<h2>{html.escape(task)} — {html.escape(mode)}</h2><table><tr>{head}</tr>{body}</table>"
+
+
+def _cell(x: object) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
+def rich_breakdown(combined: dict) -> list:
+    """One Rich table per task and mode: precision, recall, F1 and support of each type or label."""
+    from rich.table import Table
+
+    tables = []
+    for task, mode, rows in breakdowns(combined["modes"]):
+        table = Table(title=f"{task} per class — {mode}")
+        for col in ("class", "precision", "recall", "F1", "support"):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for row in rows:
+            table.add_row(*(_cell(c) for c in row))
+        tables.append(table)
+    return tables
 
 
 def _html_row(r: dict) -> str:

@@ -23,7 +23,10 @@ def rescore_folder(folder: Path) -> dict:
         raise EvalError(f"{folder}: needs report.json and predictions.jsonl to rescore")
     saved = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines() if line]
     rows = [judged(row, task_named(row["task"])) for row in saved]
-    report = {**json.loads(report_path.read_text()), "tasks": per_task(rows), "overall": overall(rows)}
+    report = {k: v for k, v in json.loads(report_path.read_text()).items() if k != "overall"}
+    report["tasks"] = per_task(rows)
+    whole = overall(rows)
+    report.update({"overall": whole} if whole else {})
     write_folder(folder, report, rows)
     return report
 
@@ -48,6 +51,5 @@ def _refresh_combined(path: Path, reports: dict[Path, dict]) -> None:
     if "modes" not in combined:
         return
     by_label = {r.get("model"): r for folder, r in reports.items() if folder.parent == path.parent}
-    modes = {name: {**rep, **{k: by_label[name][k] for k in ("tasks", "overall")}} if name in by_label else rep
-             for name, rep in combined["modes"].items()}
+    modes = {name: by_label.get(name, rep) for name, rep in combined["modes"].items()}
     write_combined(path.parent, modes, combined["config"])

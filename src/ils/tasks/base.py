@@ -59,6 +59,11 @@ class Task:
     options: dict[str, Any] = {}  # per-source reader options (columns, label maps)
     choices: tuple[str, ...] = ()  # a closed answer set, as generated text (likelihood scoring)
     head: str = "none"  # the encoder head kind that learns this task (a name in ils.models.heads)
+    # What the generated task reference (docs/tasks.md, ``ils data tasks``) says about a data task:
+    about: str = ""  # one line: what the task is
+    answer_doc: str = ""  # the shape of ``Example.answer``
+    option_help: dict[str, str] = {}  # one line per reader option
+    example: dict[str, Any] = {}  # {"file": name, "content": raw text, "options": {...}}: a worked case
 
     def parse(self, text: str) -> Any:
         """Generated text → the answer form stored in ``Example.answer`` (default: stripped text)."""
@@ -118,6 +123,10 @@ class Task:
         if options.get("labels") is not None:
             task.labels = tuple(str(x) for x in options["labels"])
         return task
+
+    def known_options(self) -> set[str]:
+        """Every option a build config may set for this task (``labels`` where answers use a label set)."""
+        return {*self.options, *(("labels",) if self.output in ("label", "spans") else ())}
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
         """Yield raw records of the task's usual format; a bad record is yielded as its error."""

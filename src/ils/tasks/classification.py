@@ -6,12 +6,12 @@ model outputs speak words, and the parser maps a free-text answer back onto the 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Iterator
 
 from ils.errors import RecordError
 from ils.tasks import TASKS
+from ils.tasks.answers import match_label
 from ils.tasks.base import RawRecord, Task
 from ils.tasks.readers import read_table
 from ils.tasks.templates import Template
@@ -31,19 +31,6 @@ TEMPLATES = (
 )
 
 
-def match_label(text: str, labels: tuple[str, ...] | None) -> str:
-    """The label a free-text answer names: an exact match first, else the first label mentioned."""
-    clean = text.strip().strip(".!\"'").strip()
-    if not labels:
-        return clean
-    by_lower = {lab.lower(): lab for lab in labels}
-    if clean.lower() in by_lower:
-        return by_lower[clean.lower()]
-    hits = [(m.start(), lab) for lab in labels
-            for m in [re.search(rf"\b{re.escape(lab.lower())}\b", clean.lower())] if m]
-    return min(hits)[1] if hits else clean
-
-
 class ClassificationTask(Task):
     name = "classification"
     metric = "accuracy"
@@ -51,10 +38,29 @@ class ClassificationTask(Task):
     output = "label"
     head = "sequence"
     templates = TEMPLATES
-    options = {"text_column": "text", "label_column": "label", "label_map": None}
+    options = {"text_column": "text", "label_column": "label", "label_map": None, "label_forms": None,
+               "group_column": None}
+    about = "Put a text into one class of a closed label set (topic, intent, sentiment, ...)."
+    answer_doc = "the label (a string of the label space)"
+    option_help = {
+        "text_column": "the column holding the text",
+        "label_column": "the column holding the label",
+        "label_map": "raw label → label word, e.g. {0: negative, 1: positive}; other values stay as they are",
+        "labels": "the label space, e.g. [business, sports, science]; a record with another label is an "
+                  "error (default: the task's own, or any label)",
+        "label_forms": "other words that name a label in a model's answer, e.g. {sports: [sport, "
+                       "athletics]} (the label itself always counts)",
+        "group_column": "records with the same value here stay in one split (e.g. a document id)",
+    }
+    example = {
+        "file": "topics.csv",
+        "content": "headline,topic\nStocks rally as rates hold,business\nUnited win the cup final,sports\n",
+        "options": {"text_column": "headline", "label_column": "topic",
+                    "labels": ["business", "sports", "science"]},
+    }
 
-    def parse(self, text: str) -> str:
-        return match_label(text, self.labels)
+    def parse(self, text: str) -> str | None:
+        return match_label(text, self.labels, self.options.get("label_forms"))
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
         o = self.options
@@ -67,7 +73,8 @@ class ClassificationTask(Task):
         label = str((self.options.get("label_map") or {}).get(raw, raw))
         if self.labels and label not in self.labels:
             return RecordError(rec.file, rec.line, self.options["label_column"],
-                               f"unknown label '{raw}'; known: {', '.join(self.labels)}")
+                               f"unknown label '{raw}'; known: {', '.join(self.labels)} (map raw values "
+                               "with `label_map:` or set `labels:` in the source's options)")
         rec.fields["label"] = label
         return rec
 
@@ -75,7 +82,13 @@ class ClassificationTask(Task):
         return fields["label"]
 
     def head_input(self, ex: Any) -> dict[str, Any]:
-        return {"text": self.fields(ex)["text"], "label": ex.answer}
+        """The text, and for a two-field task (NLI) the second text: the tokenizer's pair encoding."""
+        fields = self.fields(ex)
+        first, *rest = self.input_fields
+        out = {"text": fields[first], "label": ex.answer}
+        if rest:
+            out["text_pair"] = fields[rest[0]]
+        return out
 
     def label_of(self, fields: dict[str, Any]) -> str | None:
         return fields.get("label")
@@ -104,7 +117,15 @@ class SentimentTask(ClassificationTask):
     labels = ("negative", "positive")
     templates = SENTIMENT_TEMPLATES
     options = {"text_column": "sentence", "label_column": "label",
-               "label_map": {"0": "negative", "1": "positive"}}
+               "label_map": {"0": "negative", "1": "positive"}, "label_forms": None, "group_column": None}
+    about = "Binary sentiment of a sentence (SST-2's TSV by default): negative or positive."
+    answer_doc = "negative or positive"
+    example = {
+        "file": "sst2_train.tsv",
+        "content": "sentence\tlabel\nhide new secretions from the parental units \t0\n"
+                   "the greatest musicians \t1\n",
+        "options": {},
+    }
 
 
 TASKS.add(ClassificationTask())

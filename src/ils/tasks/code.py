@@ -37,12 +37,33 @@ class CodeTask(Task):
     output = "code"
     templates = TEMPLATES
     options = {"instruction_column": "instruction", "solution_column": "solution",
-               "tests_column": "tests", "language": "Python"}
+               "tests_column": "tests", "language": "Python", "group_column": None}
+    about = "Write a function from an instruction; scored by running its tests (pass@k, sandboxed)."
+    answer_doc = "{solution, tests}: the reference code and the test code pass@k runs against an answer"
+    option_help = {
+        "instruction_column": "the column holding the task description",
+        "solution_column": "the column holding the reference solution",
+        "tests_column": "the column holding tests (a string, or a list of assert lines); optional",
+        "language": "the language's name, as templates write it",
+        "group_column": "records with the same value here stay in one split",
+    }
+    example = {
+        "file": "mbpp.jsonl",
+        "content": '{"text": "Write a function that returns the square of n.", "code": "def square(n):\\n'
+                   '    return n * n", "test_list": ["assert square(3) == 9"]}\n',
+        "options": {"instruction_column": "text", "solution_column": "code", "tests_column": "test_list"},
+    }
 
-    def parse(self, text: str) -> str:
-        """The first fenced block (an unclosed fence runs to the end), else the whole text."""
+    def parse(self, text: str) -> str | None:
+        """The first fenced block (an unclosed fence runs to the end), else the whole text. An empty
+        block, or Python without a fence that does not compile (prose), is unparseable."""
         m = _BLOCK.search(text)
-        return (m.group(1) if m else text).strip("\n").rstrip()
+        code = (m.group(1) if m else text).strip("\n").rstrip()
+        if not code.strip():
+            return None
+        if not m and self.options.get("language", "Python").lower() == "python" and not _compiles(code):
+            return None
+        return code
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
         o = self.options
@@ -65,6 +86,14 @@ class CodeTask(Task):
 
     def roundtrip(self, reference: str, fields: dict[str, Any]) -> bool:
         return self.parse(reference) == self.answer(fields)["solution"]
+
+
+def _compiles(code: str) -> bool:
+    try:
+        compile(code, "<answer>", "exec")
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 TASKS.add(CodeTask())

@@ -7,6 +7,7 @@ first user turn is framed, since the rest of the conversation is the data itself
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,7 +15,8 @@ from ils.errors import RecordError
 from ils.records import SHAREGPT_ROLES
 from ils.tasks import TASKS
 from ils.tasks.base import RawRecord, Task
-from ils.tasks.readers import table_rows
+from ils.tasks.answers import has_content
+from ils.tasks.readers import LOOKAHEAD, check_columns, table_rows
 from ils.tasks.templates import Template
 
 TEMPLATES = (
@@ -36,10 +38,27 @@ class DialogueTask(Task):
     output = "reply"
     templates = TEMPLATES
     options = {"turns_column": "turns"}
+    about = "Multi-turn conversations: the last assistant turn is the target, earlier turns are context."
+    answer_doc = "the last assistant turn (a string)"
+    option_help = {"turns_column": "the column holding the turns: a list of strings (user first, then "
+                                   "alternating) or of {role, content} / {from, value} objects"}
+    example = {
+        "file": "chats.jsonl",
+        "content": '{"turns": ["Hi! Can you suggest a name for a cat?", "How about Miso?", "Another one?", '
+                   '"Pepper."]}\n',
+        "options": {},
+    }
+
+    def parse(self, text: str) -> str | None:
+        text = text.strip()
+        return text if has_content(text) else None
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
         col = self.options["turns_column"]
-        for line, row, _ in table_rows(path):
+        rows = table_rows(path)
+        head = list(itertools.islice(rows, LOOKAHEAD))
+        check_columns(path, head, {"turns": col}, ())
+        for line, row, _ in itertools.chain(head, rows):
             if isinstance(row, RecordError):
                 yield row
                 continue

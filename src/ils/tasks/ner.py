@@ -56,6 +56,25 @@ class NERTask(Task):
     labels = ("PER", "ORG", "LOC", "MISC")
     templates = TEMPLATES
     options = {"token_column": 0, "tag_column": -1, "columns": None, "descriptions": DESCRIPTIONS}
+    about = ("Named entity recognition from CoNLL column files (one token per line, IOB1 or IOB2 tags, a "
+             "blank line between sentences, -DOCSTART- between documents).")
+    answer_doc = ("the entities, in sentence order: [{type, text, start, end}] with token offsets (end "
+                  "exclusive); a model writes one `TYPE: entity` per line, or `none`")
+    option_help = {
+        "labels": "the entity types (default: PER, ORG, LOC, MISC, CoNLL-2003's); set it for any other "
+                  "types, e.g. [CHEM, DISEASE]",
+        "token_column": "the column (0-based; negative counts from the end) holding the token",
+        "tag_column": "the column holding the IOB tag (default: the last)",
+        "columns": "the number of columns every line must have (default: as many as the first line)",
+        "descriptions": "type → a word templates show beside it, e.g. {CHEM: chemical}",
+    }
+    example = {
+        "file": "bio_train.txt",
+        "content": "Aspirin\tB-CHEM\nreduces\tO\nheadache\tB-DISEASE\nrisk\tO\n.\tO\n\n"
+                   "Ibuprofen\tB-CHEM\neases\tO\njoint\tB-DISEASE\npain\tI-DISEASE\n.\tO\n",
+        "options": {"labels": ["CHEM", "DISEASE"], "descriptions": {"CHEM": "chemical",
+                                                                     "DISEASE": "disease"}},
+    }
 
     def parse(self, text: str) -> list[dict] | None:
         """``TYPE: entity`` lines → [{"type", "text"}]; lines of any other shape are ignored.
@@ -93,7 +112,8 @@ class NERTask(Task):
         for e in rec.fields["entities"]:
             if self.labels and e["type"] not in self.labels:
                 return RecordError(rec.file, rec.line, "tag",
-                                   f"unknown entity type '{e['type']}'; known: {', '.join(self.labels)}")
+                                   f"unknown entity type '{e['type']}'; known: {', '.join(self.labels)} "
+                                   "(list your data's types in the source's options: `labels: [...]`)")
         return rec
 
     def variables(self, fields: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Reads premise/hypothesis/label tables (SNLI/MNLI JSONL or TSV); numeric labels follow the
 SNLI/MNLI convention 0 = entailment, 1 = neutral, 2 = contradiction unless a ``label_map`` says
-otherwise.
+otherwise. An encoder learns it with the sequence head on the sentence pair (the tokenizer's pair
+encoding: ``[CLS] premise [SEP] hypothesis [SEP]``), from the same records, no template text.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from ils.tasks.base import RawRecord
 from ils.tasks.classification import ClassificationTask
 from ils.tasks.readers import read_table
 from ils.tasks.templates import Template
+
+FORMS = {"entailment": ("entails", "entail", "entailed", "follows"),
+         "contradiction": ("contradicts", "contradict", "contradicted", "contradictory"),
+         "neutral": ("undetermined", "cannot be determined", "unrelated")}
 
 TEMPLATES = (
     Template("question", "Premise: {{ premise }}\nHypothesis: {{ hypothesis }}\n\nDoes the premise entail "
@@ -37,10 +42,35 @@ class NLITask(ClassificationTask):
     name = "nli"
     input_fields = ("premise", "hypothesis")
     labels = ("entailment", "neutral", "contradiction")
-    head = "none"  # a text pair: the sequence head reads single texts only
+    head = "sequence"  # the pair (premise, hypothesis), encoded as the tokenizer encodes sentence pairs
     templates = TEMPLATES
     options = {"premise_column": "premise", "hypothesis_column": "hypothesis", "label_column": "label",
-               "label_map": {"0": "entailment", "1": "neutral", "2": "contradiction"}}
+               "label_map": {"0": "entailment", "1": "neutral", "2": "contradiction"},
+               "label_forms": FORMS, "group_column": None}
+    about = "Natural language inference: does the premise entail, contradict or say nothing about the hypothesis?"
+    answer_doc = "entailment, neutral or contradiction"
+    option_help = {
+        "premise_column": "the column holding the premise (SNLI/MNLI JSONL: sentence1)",
+        "hypothesis_column": "the column holding the hypothesis (SNLI/MNLI JSONL: sentence2)",
+        "label_column": "the column holding the label (SNLI/MNLI JSONL: gold_label)",
+        "label_map": "raw label → label word; default 0/1/2 → entailment/neutral/contradiction",
+        "labels": "the label space (default: entailment, neutral, contradiction)",
+        "label_forms": "other words that name a label in a model's answer (default: entails, "
+                       "contradicts, ...)",
+        "group_column": "records with the same value here stay in one split (SNLI: captionID, so the "
+                        "hypotheses of one premise are never split)",
+    }
+    example = {
+        "file": "snli_train.jsonl",
+        "content": '{"sentence1": "A man inspects a uniform.", "sentence2": "The man is sleeping.", '
+                   '"gold_label": "contradiction", "captionID": "3416050480.jpg#4"}\n'
+                   '{"sentence1": "Two women are embracing.", "sentence2": "Two women are holding '
+                   'each other.", "gold_label": "entailment", "captionID": "514.jpg#1"}\n',
+        "options": {"premise_column": "sentence1", "hypothesis_column": "sentence2",
+                    "label_column": "gold_label", "group_column": "captionID"},
+        "note": "SNLI marks pairs without annotator agreement with gold_label '-': drop them with "
+                "`ils data build --skip-invalid` (each is listed in manifest.json).",
+    }
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
         o = self.options

@@ -4,6 +4,7 @@ ROUGE-L against the reference, as the Self-Instruct paper scores its held-out ta
 from __future__ import annotations
 
 from ils.tasks import TASKS
+from ils.tasks.answers import has_content
 from ils.tasks.base import Task
 
 
@@ -11,6 +12,10 @@ class OpenInstruction(Task):
     name = "self-instruct"
     metric = "rouge"
     output = "text"
+
+    def parse(self, text: str) -> str | None:
+        text = text.strip()
+        return text if has_content(text) else None
 
 
 TASKS.add(OpenInstruction())

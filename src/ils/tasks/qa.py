@@ -10,14 +10,19 @@ SQuAD file by article.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
 from ils.errors import RecordError
 from ils.io import json_lines, parse_json, read_text
 from ils.tasks import TASKS
+from ils.tasks.answers import has_content
 from ils.tasks.base import RawRecord, Task
 from ils.tasks.templates import Template
+
+_NO_ANSWER = re.compile(r"(i don'?t know|i do not know|i cannot|i can'?t|sorry|no answer|not (given|stated|"
+                        r"mentioned)|the (passage|text|context) does not)\b", re.I)
 
 TEMPLATES = (
     Template("question", "{{ context }}\n\nQ: {{ question }}\nAnswer with a short span copied from the "
@@ -43,14 +48,27 @@ class QATask(Task):
     head = "span"
     templates = TEMPLATES
     options = {"articles": None}
+    about = "Extractive question answering: the answer is a span of the context (SQuAD)."
+    answer_doc = ("{text, start, texts}: the first reference span, its character offset in the context, and "
+                  "every distinct reference text (SQuAD EM/F1 take the best one)")
+    option_help = {"articles": "[first, end]: read only these articles (a slice), to split one SQuAD "
+                               "file by article"}
+    example = {
+        "file": "squad_train.jsonl",
+        "content": '{"id": "q1", "title": "Denver", "context": "Denver is the capital of Colorado.", '
+                   '"question": "What is Denver the capital of?", "answers": {"text": ["Colorado"], '
+                   '"answer_start": [25]}}\n',
+        "options": {},
+        "note": "SQuAD's own JSON ({\"data\": [articles]}) is read as well.",
+    }
 
-    def parse(self, text: str) -> str:
-        # Quotes are kept: some gold answers are quoted titles ("Hymn for the Weekend"), and the
-        # SQuAD metric ignores punctuation anyway.
+    def parse(self, text: str) -> str | None:
+        """The answer text; empty output or a non-answer ("I don't know") is unparseable. Quotes are
+        kept: some gold answers are quoted titles, and the SQuAD metric ignores punctuation anyway."""
         text = text.strip()
         if text.lower().startswith("answer:"):
             text = text[7:].strip()
-        return text
+        return text if has_content(text) and not _NO_ANSWER.match(text) else None
 
     def read(self, path: str | Path) -> Iterator[RawRecord | RecordError]:
         """SQuAD JSON (``{"data": [articles]}``) or JSONL rows as Hugging Face datasets writes them."""

@@ -56,6 +56,17 @@ class RelationTask(Task):
     head = "relation"
     labels = LABELS
     templates = TEMPLATES
+    about = ("Relation extraction: the directed relation between two marked nominals (SemEval-2010 Task 8 "
+             "format), scored with the task's official macro-F1.")
+    answer_doc = "one of the 19 labels: Name(e1,e2), Name(e2,e1) for the nine relations, or Other"
+    option_help = {"labels": "the label set; a record with another label is an error"}
+    example = {
+        "file": "TRAIN_FILE.TXT",
+        "content": '1\t"The system as described above has its greatest application in an arrayed '
+                   '<e1>configuration</e1> of antenna <e2>elements</e2>."\nComponent-Whole(e2,e1)\n'
+                   'Comment: Not a collection: there is structure here, organisation.\n\n',
+        "options": {},
+    }
 
     def parse(self, text: str) -> str | None:
         """The first ``Name(eX,eY)`` label in the text, else "Other" when it names it; anything else

@@ -27,18 +27,22 @@ def check_config(cfg: TrainConfig) -> None:
 
 def _check_paths(cfg: TrainConfig) -> None:
     """Each data path names a file, or a dataset folder with the split it is read for."""
-    from ils.dataset import split_path
-
     paths = [("data", cfg.data, "train"), ("validation", cfg.validation, "validation")]
     if cfg.eval and cfg.eval.test:
         paths.append(("eval.test", cfg.eval.test, cfg.eval.split))
     for option, path, split in paths:
-        if not path:
-            continue
-        if not Path(path).exists():
-            raise ConfigError(f"{option}: {path}: not found")
-        if split_path(path, split) is None:
-            raise ConfigError(f"{option}: {path}: no {split}.jsonl in this dataset folder")
+        if path:
+            check_path(option, path, split)
+
+
+def check_path(option: str, path: str, split: str) -> None:
+    """``path`` names a file, or a dataset folder with ``split``."""
+    from ils.dataset import split_path
+
+    if not Path(path).exists():
+        raise ConfigError(f"{option}: {path}: not found")
+    if split_path(path, split) is None:
+        raise ConfigError(f"{option}: {path}: no {split}.jsonl in this dataset folder")
 
 
 def _check_head(cfg: TrainConfig) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ils.dataset import read_split, split_path
 from ils.errors import TrainingError
@@ -51,6 +51,7 @@ class TrainData:
     fingerprint: str
     tasks: list[str]
     head: dict | None = None  # encoder-head runs: the HeadSpec that rebuilds the head (ils.json)
+    dev_score: Callable[[Any], dict] | None = None  # model → {val_score, val_metric} on validation
 
 
 def load_train_data(cfg: Any, tok: Any) -> TrainData:

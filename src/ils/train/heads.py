@@ -2,13 +2,14 @@
 
 The records' task gives each record's head input (``Task.head_input``: its answer and the source
 fields ``ils data build`` keeps in ``meta``); the head kind it names (``ils.models.heads``) encodes
-the inputs and computes the loss. ``HeadLoss`` has the protocol of ``ResponseLoss`` (``count``,
+the inputs and computes the loss. At each validation the head also predicts the validation records and
+the task's metric scores them (``dev_scorer``), so a run logs its dev F1 or accuracy, not only a loss. ``HeadLoss`` has the protocol of ``ResponseLoss`` (``count``,
 ``collate``, forward → (loss sum, count)), so the loop trains either without knowing which.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from torch import nn
 
@@ -68,9 +69,25 @@ def load_head_task(cfg: Any) -> tuple[Any, Any, TrainData, Any]:
     head.check(model, tok, spec)
     val_items = head.encode([task.head_input(ex) for ex in val], tok, spec) if val else []
     data = TrainData(head.encode(inputs, tok, spec), val_items, data_fingerprint(cfg), [task.name],
-                     spec.as_dict())
+                     spec.as_dict(), dev_scorer(task, head, tok, spec, val) if val else None)
     types = "token_type_ids" in tok.model_input_names
     return model, tok, data, lambda m: HeadLoss(m, head, types)
+
+
+def dev_scorer(task: Task, head: Head, tok: Any, spec: HeadSpec, val: list[Example]) -> Callable[[Any], dict]:
+    """The task's own metric on the validation records, as the evaluator scores them (entity F1 for
+    NER, accuracy, SQuAD F1, ...): what the loop logs beside the validation loss."""
+    from ils.evaluate.judge import make_row, per_task
+
+    inputs = [task.head_input(ex) for ex in val]
+
+    def score(model: Any) -> dict:
+        answers = [task.from_head(o, ex) for o, ex in zip(head.predict(model, tok, inputs, spec), val)]
+        rows = [make_row(ex, task, task.answer_text(a), answer=a) for ex, a in zip(val, answers)]
+        result = per_task(rows)[task.name]
+        return {"val_score": result["score"], "val_metric": result["metric"]}
+
+    return score
 
 
 def _check_positions(cfg: Any, model: Any) -> None:

@@ -48,7 +48,8 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def plot_curves(run: RunDir) -> Path:
-    """plots/loss.png: training loss per step and validation loss where measured."""
+    """plots/loss.png: training loss per step and validation loss where measured (per response token for
+    a causal LM, per the head's unit for an encoder head), and the dev metric on a second axis."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,11 +62,33 @@ def plot_curves(run: RunDir) -> Path:
         if pts:
             ax.plot(*zip(*pts), style, label=key.replace("_", " "))
     ax.set_xlabel("step")
-    ax.set_ylabel("loss (per response token)")
-    ax.legend()
+    ax.set_ylabel(f"loss (per {loss_unit(run)})")
+    ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
+    _dev_metric(ax, rows)
     dest = run.plots / "loss.png"
     with atomic_path(dest) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return dest
+
+
+def loss_unit(run: RunDir) -> str:
+    """What a run's loss is averaged over: response tokens, or the unit of its encoder head."""
+    head = run.read_info().get("head") if run.info.is_file() else None
+    if not head:
+        return "response token"
+    from ils.models.heads import get_head
+
+    return get_head(head["kind"]).loss_unit
+
+
+def _dev_metric(ax: Any, rows: list[dict]) -> None:
+    pts = [(r["step"], r["val_score"]) for r in rows if r.get("val_score") is not None]
+    if not pts:
+        return
+    name = next(r["val_metric"] for r in rows if "val_metric" in r)
+    twin = ax.twinx()
+    twin.plot(*zip(*pts), "s--", color="C2", label=f"validation {name}")
+    twin.set_ylabel(f"validation {name}")
+    twin.legend(loc="upper right")

@@ -263,8 +263,10 @@ def _after_step(s: Session, p: Progress, metrics: dict, log: MetricsLog | None) 
     if s.data.validation and cfg.eval_every and (p.step % cfg.eval_every == 0 or p.step == s.total_steps):
         val = validation_loss(s)
         metrics["val_loss"] = val
+        dev = s.data.dev_score(s.accelerator.unwrap_model(s.loss_fn).model) if s.data.dev_score else {}
+        metrics.update(dev)
         if log:
-            log.log(p.step, val_loss=val)
+            log.log(p.step, val_loss=val, **dev)
         if p.best_val is None or val < p.best_val:
             p.best_val, p.best_step, p.bad_evals = val, p.step, 0
             _save_best(s)

@@ -1,7 +1,7 @@
 """Corpus BLEU and chrF (sacrebleu, its default 13a tokenisation), for translation-like tasks.
 
-A reference is a text or a list of texts; every example must then give the same number of them
-(sacrebleu's reference streams). ``score`` is BLEU / 100.
+A reference is a text or a list of texts (several references: sacrebleu's reference streams; examples
+may have different numbers of them). ``score`` is BLEU / 100.
 """
 
 from __future__ import annotations
@@ -12,16 +12,18 @@ from typing import Any
 from ils.evaluate.metrics import METRICS, headline
 
 
-def _streams(references: Sequence[Any]) -> list[list[str]]:
+def _streams(references: Sequence[Any]) -> list[list[str | None]]:
+    """sacrebleu's reference streams; an example with fewer references is padded with None, which
+    sacrebleu skips (every reference of every example counts, corpus-level)."""
     refs = [[r] if isinstance(r, str) else list(r) for r in references]
-    width = {len(r) for r in refs}
-    if len(width) > 1:
-        raise ValueError(f"every example needs the same number of references, got {sorted(width)}")
-    return [list(stream) for stream in zip(*refs)] if refs else [[]]
+    width = max((len(r) for r in refs), default=0)
+    return [[r[i] if i < len(r) else None for r in refs] for i in range(width)] if refs else [[]]
 
 
 @METRICS.register("bleu")
 def bleu(predictions: Sequence[Any], references: Sequence[Any]) -> dict:
+    """Corpus BLEU (sacrebleu, 13a tokenisation; chrF beside it), score = BLEU / 100. Several references
+    per record: every one counts, as sacrebleu's reference streams (records may have different numbers)."""
     from sacrebleu.metrics import BLEU, CHRF
 
     hyps = [p or "" for p in predictions]

@@ -48,6 +48,8 @@ def count_passing(candidates: Any, reference: Any, limits: Limits | None = None)
 def code_pass_at_k(
     predictions: Sequence[Any], references: Sequence[Any], limits: Limits | None = None
 ) -> dict:
+    """pass@k (the Codex paper's unbiased estimator): the share of problems where a candidate runs the
+    reference tests to their end in the sandbox; unparseable candidates fail without running."""
     counts = [count_passing(p, r, limits) for p, r in zip(predictions, references, strict=True)]
     n_min = min((n for n, _ in counts), default=1)
     out = {

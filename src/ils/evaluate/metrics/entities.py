@@ -74,6 +74,8 @@ def to_bio(pred: Any, gold: Any) -> tuple[list[str], list[str]]:
 
 @METRICS.register("entity_f1")
 def entity_f1(predictions: Sequence[Any], references: Sequence[Any]) -> dict:
+    """Entity-level micro F1 (seqeval, CoNLL style: type and extent must match), with precision, recall
+    and a per-type breakdown; an unparseable answer counts as no entities found."""
     from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 
     pairs = [to_bio(p, r) for p, r in zip(predictions, references, strict=True)]

@@ -15,6 +15,8 @@ TYPES = ("rouge1", "rouge2", "rougeL")
 
 @METRICS.register("rouge")
 def rouge(predictions: Sequence[Any], references: Sequence[Any]) -> dict:
+    """ROUGE-1/2/L F-measure (rouge-score, Porter-stemmed), averaged over records; score = ROUGE-L.
+    Several references per record: the best-scoring one counts (rouge-score's ``score_multi``)."""
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(list(TYPES), use_stemmer=True)

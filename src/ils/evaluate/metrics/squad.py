@@ -50,6 +50,8 @@ def _one(prediction: Any, reference: Any) -> tuple[float, float]:
 
 @METRICS.register("squad")
 def squad(predictions: Sequence[Any], references: Sequence[Any]) -> dict:
+    """SQuAD exact match and token F1 (the official v1.1 normalisation); score = F1. Several reference
+    answers: the best-matching one counts, per record."""
     scores = [_one(p, r) for p, r in zip(predictions, references, strict=True)]
     n = len(scores) or 1
     em, f1 = sum(s[0] for s in scores) / n, sum(s[1] for s in scores) / n

@@ -51,6 +51,7 @@ class Head(ABC):
     auto_class = ""  # the transformers Auto class whose model carries this head
     peft_task = ""  # PEFT TaskType: the PEFT wrapper then also trains and saves the head
     options: tuple[str, ...] = ()  # the head options (config ``head:``) this kind reads
+    loss_unit = "record"  # what the loss is averaged over (the loss plot's axis says it)
 
     def label_set(self, inputs: list[dict], given: list[str] | None) -> list[str] | None:
         """The label set: the configured one (training labels must be in it), else the ones seen."""
@@ -111,8 +112,11 @@ def _auto(auto_class: str, folder: Path, spec: HeadSpec, dtype: Any, **kw: Any) 
     labels = {} if spec.labels is None else {
         "num_labels": len(spec.labels), "id2label": dict(enumerate(spec.labels)),
         "label2id": {n: i for i, n in enumerate(spec.labels)}}
-    return getattr(transformers, auto_class).from_pretrained(str(folder), dtype=dtype or torch.float32,
-                                                             **labels, **kw)
+    from ils.models.loading import quiet_transformers
+
+    with quiet_transformers():  # no "LOAD REPORT" table: a new head's fresh classifier is expected
+        return getattr(transformers, auto_class).from_pretrained(str(folder), dtype=dtype or torch.float32,
+                                                                 **labels, **kw)
 
 
 def collate_items(items: list, pad_id: int) -> dict:

@@ -53,6 +53,7 @@ def marker_tokens(enc: Any, i: int, chars: list[int]) -> list[int]:
 class RelationHead(SequenceHead):
     name = "relation"
     options = ("labels",)
+    loss_unit = "entity pair"
 
     def encode(self, inputs: list[dict], tok: Any, spec: HeadSpec, train: bool = True) -> list[Item]:
         labels = spec.labels or []

@@ -71,6 +71,7 @@ class SpanHead(Head):
     auto_class = "AutoModelForQuestionAnswering"
     peft_task = "QUESTION_ANS"
     options = ("doc_stride", "max_answer_length", "n_best", "all_answers", "answer_loss")
+    loss_unit = "context window"
 
     def encode(self, inputs: list[dict], tok: Any, spec: HeadSpec, train: bool = True) -> list[Item]:
         o = spec.options

@@ -29,6 +29,7 @@ class TokenHead(Head):
     auto_class = "AutoModelForTokenClassification"
     peft_task = "TOKEN_CLS"
     options = ("labels", "case_types")
+    loss_unit = "tagged word"
 
     def label_set(self, inputs: list[dict], given: list[str] | None) -> list[str]:
         found = [t for x in inputs for t in x["tags"]]

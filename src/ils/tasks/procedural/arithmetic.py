@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import random
 
-from ils.tasks.procedural.base import ProceduralTask, procedural
+from ils.tasks.procedural.base import INT, ProceduralTask, procedural
 
 
 @procedural("add")
 class Add(ProceduralTask):
+    shape = INT
     templates = (
         "What is {a} + {b}?",
         "Add {a} and {b}. Reply with the number only.",
@@ -27,6 +28,7 @@ class Add(ProceduralTask):
 
 @procedural("subtract")
 class Subtract(ProceduralTask):
+    shape = INT
     templates = (
         "What is {a} - {b}?",
         "Subtract {b} from {a}.",
@@ -41,6 +43,7 @@ class Subtract(ProceduralTask):
 
 @procedural("multiply")
 class Multiply(ProceduralTask):
+    shape = INT
     templates = (
         "What is {a} times {b}?",
         "Multiply {a} by {b}. Reply with only the result.",

@@ -4,12 +4,14 @@ A procedural task makes its inputs with code from a ``random.Random``, so its su
 it needs no external data, and its gold answer is exact. Parsing is strict on purpose: it forgives
 only surface noise (surrounding whitespace, one pair of quotes or backticks, a trailing period),
 never verbosity. "The answer is 42." does not parse to "42": a model scores only once it has
-learned to answer in the task's concise form, which is what tuning should show.
+learned to answer in the task's concise form, which is what tuning should show. An answer without the
+task's form (``shape``: digits for a number, one line for a phrase) is unparseable, not merely wrong.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -18,6 +20,7 @@ from ils.tasks import TASKS
 from ils.tasks.base import Task
 
 QUOTES = ('"', "'", "`")
+INT = re.compile(r"-?\d+")  # the answer of a counting or arithmetic task: digits, nothing else
 
 def normalize(text: str) -> str:
     """Strip whitespace, a trailing period and one pair of surrounding quotes/backticks; no more."""
@@ -67,8 +70,12 @@ class ProceduralTask(Task, ABC):
         """The reference assistant output for a gold answer (the concise form ``parse`` accepts)."""
         return str(answer)
 
+    #: the form a normalized answer must have (fullmatch), else it is unparseable; one line by default
+    shape: re.Pattern[str] = re.compile(r"[^\n]*\w[^\n]*")
+
     def parse(self, text: str) -> Any:
-        return normalize(text)
+        answer = normalize(text)
+        return answer if self.shape.fullmatch(answer) else None
 
     def sample(self, rng: random.Random) -> Example:
         fields, answer = self.make(rng)
@@ -82,5 +89,6 @@ class ProceduralTask(Task, ABC):
 class ListTask(ProceduralTask):
     """A task whose answer is a comma-separated list; spacing around commas does not matter."""
 
-    def parse(self, text: str) -> str:
-        return normalize_list(text)
+    def parse(self, text: str) -> str | None:
+        answer = normalize_list(text)
+        return answer if self.shape.fullmatch(answer) else None

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from typing import Any
 
-from ils.tasks.procedural.base import ProceduralTask, normalize, procedural
+from ils.tasks.procedural.base import INT, ProceduralTask, normalize, procedural
 from ils.tasks.procedural.words import CITIES, COLORS, DOMAINS, NAMES, PETS
 
 EMAIL_SENTENCES = (
@@ -32,6 +33,7 @@ NUMBER_SENTENCES = (
 
 @procedural("extract_email")
 class ExtractEmail(ProceduralTask):
+    shape = re.compile(r"[^@\s]+@[^@\s]+\.\w+")
     templates = (
         "What is the email address in this sentence? {sentence}",
         "Extract the email address from: {sentence}",
@@ -47,6 +49,7 @@ class ExtractEmail(ProceduralTask):
 
 @procedural("extract_number")
 class ExtractNumber(ProceduralTask):
+    shape = INT
     templates = (
         "Which number appears in this sentence? {sentence}",
         "Extract the number from: {sentence}",

@@ -7,8 +7,9 @@ but not brackets, "and", or extra words.
 from __future__ import annotations
 
 import random
+import re
 
-from ils.tasks.procedural.base import ListTask, ProceduralTask, procedural
+from ils.tasks.procedural.base import INT, ListTask, ProceduralTask, procedural
 from ils.tasks.procedural.words import ITEMS
 
 
@@ -22,6 +23,7 @@ def _join(items: list) -> str:
 
 @procedural("sort_numbers")
 class SortNumbers(ListTask):
+    shape = re.compile(r"-?\d+(, -?\d+)*")
     templates = (
         "Sort these numbers from smallest to largest: {nums}",
         "Can you put {nums} in ascending order? Reply with the sorted list only, comma-separated.",
@@ -35,6 +37,7 @@ class SortNumbers(ListTask):
 
 @procedural("max_number")
 class MaxNumber(ProceduralTask):
+    shape = INT
     templates = (
         "Which is the largest number in this list: {nums}?",
         "Return the maximum of {nums}.",
@@ -48,6 +51,7 @@ class MaxNumber(ProceduralTask):
 
 @procedural("first_last")
 class FirstLast(ListTask):
+    shape = re.compile(r"[\w-]+, [\w-]+")
     templates = (
         "What are the first and last items in this list: {items}? Answer as: first, last",
         "Give the first and the last item of: {items}",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 import string
 
-from ils.tasks.procedural.base import ProceduralTask, procedural
+from ils.tasks.procedural.base import INT, ProceduralTask, procedural
 from ils.tasks.procedural.words import WORDS
 
 
@@ -44,6 +44,7 @@ class Uppercase(ProceduralTask):
 
 @procedural("count_letter")
 class CountLetter(ProceduralTask):
+    shape = INT
     templates = (
         "How many times does the letter '{letter}' appear in '{word}'?",
         "Count the letter {letter} in the word {word}. Answer with a number.",
@@ -59,6 +60,7 @@ class CountLetter(ProceduralTask):
 
 @procedural("count_words")
 class CountWords(ProceduralTask):
+    shape = INT
     templates = (
         "How many words are in this sentence? {text}.",
         "Count the words in \"{text}\". Reply with the number only.",
