@@ -51,6 +51,7 @@ class TrainData:
     fingerprint: str
     tasks: list[str]
     head: dict | None = None  # encoder-head runs: the HeadSpec that rebuilds the head (ils.json)
+    encode: Any = None  # encoder-head runs: records -> items with the same head and spec (EWC's Fisher data)
 
 
 def load_train_data(cfg: Any, tok: Any) -> TrainData:

@@ -68,7 +68,7 @@ def load_head_task(cfg: Any) -> tuple[Any, Any, TrainData, Any]:
     head.check(model, tok, spec)
     val_items = head.encode([task.head_input(ex) for ex in val], tok, spec) if val else []
     data = TrainData(head.encode(inputs, tok, spec), val_items, data_fingerprint(cfg), [task.name],
-                     spec.as_dict())
+                     spec.as_dict(), lambda records: head.encode([task.head_input(ex) for ex in records], tok, spec))
     types = "token_type_ids" in tok.model_input_names
     return model, tok, data, lambda m: HeadLoss(m, head, types)
 
