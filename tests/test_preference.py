@@ -81,8 +81,7 @@ def test_bad_preference_rows_name_line_and_field(row, message, tmp_path):
 
 def _margin(run: Path, model: Path, data: Path) -> float:
     """Mean (chosen - rejected) log-prob of the run's model minus the reference's, over the pairs."""
-    from ils.models.loading import load_run
-    from ils.models.loading import load_base
+    from ils.models.loading import load_base, load_run
     from ils.train.objectives.dpo import encode_pairs
     from ils.train.objectives.logps import batch_logps
 

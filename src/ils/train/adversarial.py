@@ -14,7 +14,8 @@ snippets that circulate patch the embedding weight, which a frozen LoRA base has
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn

@@ -13,9 +13,10 @@ reads it back instead of recomputing it from weights that have moved since.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

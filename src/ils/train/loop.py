@@ -254,7 +254,7 @@ def _one_step(s: Session, batches: list[list[int]], step: int = 0) -> dict:
             extra = s.extras.step_terms(extra) if i == 0 else extra  # EWC's penalty
         loss = (loss_sum + terms) * scale
         acc.backward(loss if extra is None else loss + extra)
-        s.extras.after_backward(lambda: _loss_sum(s, inputs), acc.backward, scale)  # FGM/PGD
+        s.extras.after_backward(lambda x=inputs: _loss_sum(s, x), acc.backward, scale)  # FGM/PGD
         total_loss += loss_sum.item()
     if s.cfg.max_grad_norm:
         acc.clip_grad_norm_(s.loss_fn.parameters(), s.cfg.max_grad_norm)

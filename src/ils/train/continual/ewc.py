@@ -13,8 +13,9 @@ training strategies, not as a penalty for another loop.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

@@ -9,8 +9,9 @@ step, stored in the run folder and read back on resume -- no second model is hel
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
