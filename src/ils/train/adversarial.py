@@ -60,8 +60,8 @@ class Perturb:
         self.handle = module.register_forward_hook(self._hook)
 
     def _hook(self, module: nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
-        if not module.training and self.delta is None:
-            return output
+        if not torch.is_grad_enabled() or (not module.training and self.delta is None):
+            return output  # validation, reference passes and KTO's no-grad mismatched pairs stay clean
         if self.delta is not None:
             output = output + self.delta.to(output.dtype)
         elif not output.requires_grad:  # a frozen embedding: still ask autograd for d loss / d output

@@ -122,7 +122,9 @@ def _lwf(cfg: Any, model: Any, tok: Any, data: Any, root: Path | None, out: Extr
     c = cfg.continual
 
     def compute() -> dict:
-        teacher = _teacher(c.teacher) if c.teacher else model
+        starts_as_base = not c.previous or c.adapters  # a fresh adapter: the model as it starts is the base
+        own = not c.teacher or (c.teacher == cfg.model and starts_as_base)  # then no second model is loaded
+        teacher = model if own else _teacher(c.teacher)
         return lwf.teacher_topk(teacher, data.train, tok.pad_token_id, c.lwf_temperature, c.lwf_top_k)
 
     out.stored[lwf.FILE] = stored_or_computed(root, lwf.FILE, compute)
