@@ -168,11 +168,10 @@ def main() -> None:
     p.add_argument("--typo-rate", type=float, default=0.15)
     p.add_argument("--swap-rate", type=float, default=0.1)
     p.add_argument("--noise-seed", type=int, default=0)
-    p.add_argument("--model", default=None, help="one model for both kinds (smoke runs with a tiny model)")
+    p.add_argument("--encoder", default="default-encoder", help="the encoder model")
+    p.add_argument("--generative", default="default", help="the generative model")
     args = p.parse_args()
-    if args.model:
-        for k in KINDS.values():
-            k["model"] = args.model
+    KINDS["encoder"]["model"], KINDS["generative"]["model"] = args.encoder, args.generative
     args.out.mkdir(parents=True, exist_ok=True)
     data = make_data(args)
     rows = [row(kind, None if a == "none" else a, data, args)
