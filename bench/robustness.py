@@ -80,7 +80,7 @@ def tune(kind: str, attack: str | None, eps: float, seed: int, data: dict[str, P
     adv = {"attack": attack, "epsilon": eps, "steps": args.pgd_steps} if attack else {}
     cfg = TrainConfig(model=k["model"], data=str(data["train"]), output=str(out), method=k["method"], head=k["head"],
                       max_steps=args.steps, batch_size=16, lr=k["lr"], warmup_steps=10, eval_every=0, save_every=0,
-                      max_length=128, seed=seed, adversarial=adv)
+                      max_length=args.max_length, seed=seed, adversarial=adv)
     return train(cfg)
 
 
@@ -168,6 +168,7 @@ def main() -> None:
     p.add_argument("--typo-rate", type=float, default=0.15)
     p.add_argument("--swap-rate", type=float, default=0.1)
     p.add_argument("--noise-seed", type=int, default=0)
+    p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--encoder", default="default-encoder", help="the encoder model")
     p.add_argument("--generative", default="default", help="the generative model")
     args = p.parse_args()
