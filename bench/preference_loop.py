@@ -118,7 +118,7 @@ def collect(url: str, train: list[str], args: argparse.Namespace) -> dict:
         good += short
         feedback = {"completion_id": answer["id"], "rating": 1 if short else -1}
         if not short:
-            feedback["correction"] = correction(output, args.words - 5)
+            feedback["correction"] = correction(output, max(1, args.words - 5))
         post(url + "/feedback", feedback)
     return {"prompts": len(train), "preferred": good, "rate": good / len(train)}
 
