@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from conftest import toy_examples
 
@@ -83,3 +86,68 @@ def test_loop_end_to_end_tiny(tiny_llama, tmp_path):
 
     second = run_loop(cfg.model_copy(update={"current": None, "max_steps": 2}))  # tunes from v1 (merged)
     assert second["parent"] == "v1" and (tmp_path / "loop" / "v2" / "base" / "config.json").is_file()
+
+
+def _loop_cfg(tmp_path, tiny_llama, db, **kw):
+    from ils.loop import LoopConfig
+    from ils.records import write_examples
+
+    write_examples(tmp_path / "regression.jsonl", toy_examples(4, seed=5))
+    write_examples(tmp_path / "replay.jsonl", toy_examples(20, seed=7))
+    base = dict(regression=str(tmp_path / "regression.jsonl"), replay=str(tmp_path / "replay.jsonl"),
+                current=str(tiny_llama), db=db, output=str(tmp_path / "loop"), max_steps=12, lr=3e-2,
+                batch_size=4, bf16=False, max_new_tokens=3, tolerance=1.0)
+    return LoopConfig(**{**base, **kw})
+
+
+def _corrections(store, n=12):
+    for i in range(n):  # the model said a sentence; the users corrected it to the bare answer
+        _log(store, i, f"Is {i} a number?", "hello world hello world", -1, correction="yes")
+
+
+@pytest.mark.parametrize("objective", ["dpo", "kto"])
+def test_loop_with_a_preference_objective(objective, tiny_llama, tmp_path):
+    from ils.loop import run_loop
+    from ils.records import load_examples
+    from ils.store import open_store
+
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    store = open_store(db)
+    _corrections(store)
+    _log(store, 50, "Is 50 a number?", "yes", 1)  # a thumbs-up: a desirable answer for kto, nothing for dpo
+    report = run_loop(_loop_cfg(tmp_path, tiny_llama, db, objective=objective, beta=0.5))
+    m = report["data"]
+    train = load_examples(tmp_path / "loop" / "v1" / "data" / "train.jsonl")
+    if objective == "dpo":
+        assert m["train_feedback"] + m["heldout_feedback"] == 12 and m["replay"] == 0
+        assert all(ex.meta["rejected"] == "hello world hello world" for ex in train)
+    else:
+        assert m["train_feedback"] + m["heldout_feedback"] == 25 and m["replay"] > 0
+        assert {ex.meta["label"] for ex in train} == {True, False}
+    fb = report["scores"]["feedback"]
+    assert fb["metric"] == "log-prob margin of preferred answers"
+    assert fb["new"] > fb["current"]  # the held-out corrections became likelier than the answers they replace
+    assert (tmp_path / "loop" / "v1" / "run" / "reference.safetensors").is_file()
+
+
+def test_loop_continual_options(tiny_llama, tmp_path):
+    from ils.errors import ILSError
+    from ils.loop import run_loop
+    from ils.store import open_store
+
+    db = f"sqlite:///{tmp_path / 'store.sqlite'}"
+    _corrections(open_store(db))
+    with pytest.raises(ILSError, match="--ewc needs --replay"):
+        run_loop(_loop_cfg(tmp_path, tiny_llama, db, ewc=1.0, replay=None))
+    with pytest.raises(ILSError, match="--lwf distils next-token outputs"):
+        run_loop(_loop_cfg(tmp_path, tiny_llama, db, lwf=1.0, objective="dpo"))
+    assert not (tmp_path / "loop").exists()
+    first = run_loop(_loop_cfg(tmp_path, tiny_llama, db, ewc=1.0, lwf=0.5, max_steps=4))
+    run = tmp_path / "loop" / "v1" / "run"
+    assert (run / "continual" / "ewc.safetensors").is_file() and (run / "continual" / "lwf.safetensors").is_file()
+    assert first["status"] in ("promoted", "rejected")
+    second = run_loop(_loop_cfg(tmp_path, tiny_llama, db, adapters=True, max_steps=2, current=first["run"]))
+    run2 = Path(second["run"])
+    listed = json.loads((run2 / "adapters.json").read_text())["adapters"]
+    assert len(listed) == 2 and not (run2.parent / "base").exists()  # beside v1's adapter, no merge
+    assert second["scores"]["regression"]["new"] is not None

@@ -81,6 +81,47 @@ class HeadOptions(Strict):
         return [k for k, f in fields.items() if k != "kind" and getattr(self, k) != f.default]
 
 
+class PreferenceOptions(Strict):
+    beta: float = Field(0.1, gt=0, description="DPO/KTO: how far the policy may move from the reference "
+                        "(the scale of the log-probability ratios; TRL's default)")
+    desirable_weight: float = Field(1.0, gt=0, description="KTO: weight of the desirable (thumbs-up) answers")
+    undesirable_weight: float = Field(1.0, gt=0, description="KTO: weight of the undesirable answers")
+
+
+class AdversarialOptions(Strict):
+    attack: Literal["fgm", "pgd"] | None = Field(None, description="adversarial training on embeddings: fgm "
+                                                 "(one step along the gradient, Miyato et al.) or pgd (several "
+                                                 "projected steps, Madry et al.); each adds a forward/backward")
+    epsilon: float = Field(1.0, gt=0, description="L2 radius of the perturbation of each sequence's embeddings")
+    steps: int = Field(3, ge=1, description="pgd: ascent steps (each one more forward and backward)")
+    step_size: float | None = Field(None, gt=0, description="pgd: size of one step (default 2.5*epsilon/steps)")
+    embedding: str = Field("input", description="which embedding output is perturbed: input (the token "
+                           "embeddings) or a module name such as bert.embeddings (tokens+positions+types)")
+    weight: float = Field(1.0, gt=0, description="weight of the adversarial loss beside the clean one")
+
+
+class ContinualOptions(Strict):
+    previous: str | None = Field(None, description="the previous task's run folder: training continues from "
+                                 "its weights (same method and options); ewc, lwf and adapters read it")
+    ewc: float = Field(0.0, ge=0, description="EWC: weight of the penalty sum F*(w - w_prev)^2 / 2, F the diagonal "
+                       "Fisher on the previous task's data (0: off)")
+    ewc_data: str | None = Field(None, description="EWC: the previous task's data (default: the previous "
+                                 "run's training data)")
+    ewc_samples: int = Field(128, ge=1, description="EWC: records of that data the Fisher is averaged over")
+    lwf: float = Field(0.0, ge=0, description="LwF: weight of the KL from the teacher's outputs on the new "
+                       "data (0: off); the teacher's top-k log-probs are computed once and stored")
+    lwf_temperature: float = Field(2.0, gt=0, description="LwF: softmax temperature of teacher and student")
+    lwf_top_k: int = Field(32, ge=1, description="LwF: teacher log-probs kept per trained token (the rest of "
+                           "the vocabulary is one 'other' class)")
+    teacher: str | None = Field(None, description="LwF: teacher model or run (default: the model as training "
+                                "starts, i.e. the previous run); its tokenizer must be the student's")
+    adapters: bool = Field(False, description="one adapter per task: a fresh LoRA on the same base; the run "
+                           "lists the earlier runs' adapters and inference routes each prompt to one")
+
+    def active(self) -> bool:
+        return bool(self.previous or self.ewc or self.lwf or self.adapters)
+
+
 class TrainConfig(Strict):
     model: str = Field("default", description="model source name, local HF folder or .gguf file")
     data: str = Field(..., description="training file, or a dataset folder with train.jsonl")
@@ -90,6 +131,12 @@ class TrainConfig(Strict):
     lora: LoraOptions = Field(LoraOptions(), description="LoRA options (method lora, dora, adalora)")
     method_options: dict[str, Any] = Field({}, description="options of the chosen method (see docs/methods.md)")
     head: HeadOptions = Field(HeadOptions(), description="encoder head: its kind and options")
+    objective: str = Field("sft", description="what the loss is: sft (response tokens), dpo (chosen/rejected "
+                           "pairs) or kto (answers labelled desirable or not); an encoder head uses its own")
+    preference: PreferenceOptions = Field(PreferenceOptions(), description="DPO/KTO options")
+    adversarial: AdversarialOptions = Field(AdversarialOptions(), description="FGM/PGD on embeddings")
+    continual: ContinualOptions = Field(ContinualOptions(), description="keeping earlier tasks: EWC, LwF, "
+                                        "one adapter per task, continuing from a previous run")
     epochs: float = Field(1.0, gt=0, description="passes over the training data (max_steps wins when set)")
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps")
     batch_size: int = Field(8, ge=1, description="records per micro-batch")

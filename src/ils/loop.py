@@ -8,6 +8,13 @@ LoRA run is merged into its base first), both are scored on the regression set a
 feedback, and the new one is promoted only if regression drops by at most ``tolerance`` and the
 feedback score improves. Every version and its scores is a row in the store; a running server picks
 the promoted one up on ``POST /admin/reload`` or SIGHUP.
+
+With ``objective: dpo`` the corrections become chosen/rejected pairs (chosen = the correction, rejected =
+the answer the model gave); with ``kto`` every rating becomes a desirable or undesirable answer (replay
+records join as desirable ones). For both, the feedback score is the held-out log-probability margin of
+the preferred answers over the others. ``ewc`` (Fisher on the replay data), ``lwf`` (KL to the current
+version on the new data) and ``adapters`` (a fresh LoRA per version on the original base, routed) are the
+continual options of ``ils train`` (``ils.train.continual``), set for the version's run.
 """
 
 from __future__ import annotations
@@ -16,11 +23,11 @@ import hashlib
 import random
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from ils.config import LoraOptions, Strict, TrainConfig
+from ils.config import ContinualOptions, LoraOptions, PreferenceOptions, Strict, TrainConfig
 from ils.errors import ILSError
 from ils.io import RunDir, write_json
 from ils.records import Example
@@ -44,10 +51,17 @@ class LoopConfig(Strict):
     bf16: bool | None = Field(None, description="bf16 autocast; default: only where the hardware has bf16 units")
     max_new_tokens: int = Field(32, ge=1, description="longest generated answer when scoring")
     seed: int = Field(0, ge=0, lt=2**32, description="seed of sampling and training")
+    objective: Literal["sft", "dpo", "kto"] = Field("sft", description="sft on accepted answers and corrections, "
+                                                    "dpo on corrections as pairs, kto on every rating")
+    beta: float = Field(0.1, gt=0, description="dpo/kto: how far the new version may move from the current one")
+    ewc: float = Field(0.0, ge=0, description="EWC weight (Fisher on the replay data; needs replay)")
+    lwf: float = Field(0.0, ge=0, description="LwF weight (KL to the current version's outputs on the new data; sft)")
+    adapters: bool = Field(False, description="a fresh LoRA per version on the original base, routed at inference")
 
 
 def run_loop(cfg: LoopConfig) -> dict:
     """One turn of the loop; returns the version's report (also written to ``<output>/<name>/report.json``)."""
+    _check(cfg)
     store = open_store(cfg.db)
     regression = _read(cfg.regression, "test")
     data = build_loop_data(store.feedback(), regression, _read(cfg.replay, "train") if cfg.replay else [], cfg)
@@ -55,7 +69,7 @@ def run_loop(cfg: LoopConfig) -> dict:
     name = f"v{len(store.versions())}"
     out = Path(cfg.output).resolve() / name
     _write_data(out / "data", data)
-    run = _train(cfg, _tunable_base(current, out), out)
+    run = _train(cfg, current, out)
     scores = _score(current, str(run), regression, data["heldout"], cfg, out)
     status = "promoted" if gate(scores, cfg.tolerance) else "rejected"
     store.add_version(name, str(run), status, parent=parent, scores=scores)
@@ -135,7 +149,20 @@ def decontaminate(examples: list[Example], against: list[Example], n: int = 8) -
     return kept, len(examples) - len(kept)
 
 
+def _check(cfg: LoopConfig) -> None:
+    """Options that cannot run together, before anything is read or written."""
+    if cfg.ewc and not cfg.replay:
+        raise ILSError("ils loop: --ewc needs --replay: EWC's Fisher is computed on the earlier data")
+    if cfg.lwf and cfg.objective != "sft":
+        raise ILSError(f"ils loop: --lwf distils next-token outputs on the training answers; objective "
+                       f"{cfg.objective} has none (use --objective sft)")
+
+
 def build_loop_data(rows: list[dict], regression: list[Example], replay: list[Example], cfg: LoopConfig) -> dict:
+    if cfg.objective != "sft":
+        from ils.loopprefs import preference_data
+
+        return preference_data(rows, regression, replay, cfg)
     examples, drops = feedback_examples(rows)
     examples, contaminated = decontaminate(examples, regression)
     if contaminated:
@@ -171,11 +198,16 @@ def _write_data(folder: Path, data: dict) -> None:
 # --- train from the current version, evaluate both ----------------------------------------------
 
 
-def _tunable_base(current: str, out: Path) -> str:
-    """A plain model folder to put the new LoRA on: a LoRA run is merged into its base first."""
+def _tunable_base(current: str, out: Path, adapters: bool = False) -> str:
+    """A plain model folder to put the new LoRA on: a LoRA run is merged into its base first (with
+    ``adapters``, the run's own base: the new adapter sits beside the earlier ones)."""
     run = RunDir(current)
     if not run.is_run():
         return current
+    if adapters:
+        import json
+
+        return json.loads(run.info.read_text())["base_model"]
     if (run.model / "config.json").is_file():
         return str(run.model.resolve())
     merged = out / "base"
@@ -194,16 +226,27 @@ def _merge(run: str, dest: Path) -> None:
         tok.save_pretrained(tmp)
 
 
-def _train(cfg: LoopConfig, base: str, out: Path) -> Path:
+def _train(cfg: LoopConfig, current: str, out: Path) -> Path:
     from ils.train.loop import train
 
     run = out / "run"
     if RunDir(run).is_run():
         return run
+    base = _tunable_base(current, out, cfg.adapters)
     tc = TrainConfig(model=base, data=str(out / "data"), output=str(run), method="lora", lora=cfg.lora,
                      max_steps=cfg.max_steps, batch_size=cfg.batch_size, lr=cfg.lr, bf16=cfg.bf16,
-                     warmup_steps=min(10, cfg.max_steps // 10), eval_every=0, save_every=0, seed=cfg.seed)
+                     warmup_steps=min(10, cfg.max_steps // 10), eval_every=0, save_every=0, seed=cfg.seed,
+                     objective=cfg.objective, preference=PreferenceOptions(beta=cfg.beta),
+                     continual=_continual(cfg, current, base))
     return train(tc)
+
+
+def _continual(cfg: LoopConfig, current: str, base: str) -> ContinualOptions:
+    """The version's continual options: EWC on the replay data, LwF to the model it starts from, and with
+    ``adapters`` the current LoRA run as the previous adapter."""
+    previous = current if cfg.adapters and RunDir(current).is_run() else None
+    return ContinualOptions(ewc=cfg.ewc, ewc_data=cfg.replay if cfg.ewc else None, lwf=cfg.lwf,
+                            teacher=base if cfg.lwf else None, adapters=cfg.adapters, previous=previous)
 
 
 def _score(current: str, new: str, regression: list[Example], heldout: list[Example], cfg: LoopConfig,
@@ -213,12 +256,29 @@ def _score(current: str, new: str, regression: list[Example], heldout: list[Exam
     from ils.infer.engines import load_engine
     from ils.infer.protocol import Sampling
 
+    from ils.evaluate.routed import RoutedEngine, is_routed_run
+
     scores: dict[str, Any] = {"regression": {}, "feedback": {}}
     for label, ref in (("current", current), ("new", new)):
-        engine = load_engine(ref, "hf")
-        for part, examples in (("regression", regression), ("feedback", heldout)):
-            report = evaluate(engine, examples, out / "eval" / f"{label}-{part}", Sampling(cfg.max_new_tokens),
-                              label=ref, progress=False)
-            scores[part][label] = headline_score(report)
-        del engine
+        engine = RoutedEngine.load(ref) if is_routed_run(ref) else load_engine(ref, "hf")
+        report = evaluate(engine, regression, out / "eval" / f"{label}-regression", Sampling(cfg.max_new_tokens),
+                          label=ref, progress=False)
+        scores["regression"][label] = headline_score(report)
+        scores["feedback"][label] = _feedback_score(engine, heldout, cfg, out / "eval" / f"{label}-feedback", ref)
+        engine.close()
+    if cfg.objective != "sft":
+        scores["feedback"]["metric"] = "log-prob margin of preferred answers"
     return scores
+
+
+def _feedback_score(engine: Any, heldout: list[Example], cfg: LoopConfig, dest: Path, ref: str) -> float:
+    from ils.evaluate.judge import headline_score
+    from ils.evaluate.runner import evaluate
+    from ils.infer.protocol import Sampling
+
+    if cfg.objective != "sft":
+        from ils.loopprefs import preference_margin
+
+        return preference_margin(engine, heldout)
+    report = evaluate(engine, heldout, dest, Sampling(cfg.max_new_tokens), label=ref, progress=False)
+    return headline_score(report)

@@ -2,7 +2,9 @@
 
 Canonical form is a chat (``messages``); Alpaca (instruction/input/output), ShareGPT
 (conversations: from/value) and OpenAI (messages: role/content) map onto it on read and back on
-write. Files are JSONL, JSON, CSV or Parquet; the layout is detected per record.
+write. Files are JSONL, JSON, CSV or Parquet; the layout is detected per record. Preference rows
+(``chosen``/``rejected``, or ``completion`` + ``label``) in those layouts become Examples too
+(``ils.preference``): the chosen answer is the target, the rejected one or the label goes in ``meta``.
 """
 
 from __future__ import annotations
@@ -91,6 +93,10 @@ META_KEYS = ("task", "template", "answer", "id", "source", "meta")
 
 
 def detect_layout(row: dict) -> str:
+    if "chosen" in row or "rejected" in row:
+        return "preference"
+    if "completion" in row and "label" in row:
+        return "kto"
     if "messages" in row:
         return "messages"
     if "conversations" in row:
@@ -109,6 +115,16 @@ def from_row(row: dict) -> Example:
             raise _FieldError(key, "NaN or infinity is not a JSON value (use null or a string)")
     if layout == "alpaca":
         return _from_alpaca_row(row, extra)
+    if layout in ("preference", "kto"):
+        from ils.preference import from_preference_row
+
+        try:
+            return from_preference_row(row, layout, extra)
+        except KeyError as e:
+            raise _FieldError(str(e.args[0]), "missing") from None
+        except ValueError as e:
+            field, _, reason = str(e).partition(": ")
+            raise _FieldError(field, reason or str(e)) from None
     msgs = row[layout if layout == "messages" else "conversations"]
     if not isinstance(msgs, list):
         raise _FieldError(layout if layout == "messages" else "conversations", "not a list of turns")
@@ -341,6 +357,7 @@ def _write_json(tmp: Path, rows: list[dict]) -> None:
 
 
 JSON_COLUMNS = ("messages", "conversations", "answer", "meta")
+TURN_COLUMNS = ("prompt", "chosen", "rejected", "completion")  # text, or turns written as JSON
 
 
 def _flat(rows: list[dict]) -> list[dict]:
@@ -357,6 +374,10 @@ def _unflat(row: dict) -> Any:
             if isinstance(value, RecordError):
                 return RecordError("", None, key, value.reason)
             out[key] = value
+    for key in TURN_COLUMNS:
+        if isinstance(out.get(key), str) and out[key].lstrip()[:1] in ("[", "{"):
+            value = parse_json(out[key], "", None)
+            out[key] = out[key] if isinstance(value, RecordError) else value
     return out
 
 

@@ -90,8 +90,11 @@ class Engines:
     def get(self, ref: str) -> Engine:
         from ils.infer.engines import load_engine
 
-        if ref not in self.cache:
-            self.cache[ref] = load_engine(ref, self.engine, batch_size=self.batch_size, dtype=self.dtype)
+        from ils.evaluate.routed import RoutedEngine, is_routed_run
+
+        if ref not in self.cache:  # a run with one adapter per task routes each prompt to one of them
+            self.cache[ref] = (RoutedEngine.load(ref, self.batch_size) if is_routed_run(ref) else
+                               load_engine(ref, self.engine, batch_size=self.batch_size, dtype=self.dtype))
         return self.cache[ref]
 
 

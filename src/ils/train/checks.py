@@ -21,6 +21,7 @@ def check_config(cfg: TrainConfig) -> None:
 
     get_method(cfg.method).check_config(cfg)  # an unknown name lists the known ones
     _check_head(cfg)
+    _check_objective(cfg)
     resolve(cfg.model)
     _check_paths(cfg)
 
@@ -43,6 +44,21 @@ def check_path(option: str, path: str, split: str) -> None:
         raise ConfigError(f"{option}: {path}: not found")
     if split_path(path, split) is None:
         raise ConfigError(f"{option}: {path}: no {split}.jsonl in this dataset folder")
+
+
+def _check_objective(cfg: TrainConfig) -> None:
+    """The objective, the continual options and the attack's options, against what each needs."""
+    from ils.train import continual
+    from ils.train.objectives import get_objective
+
+    get_objective(cfg.objective).check_config(cfg)
+    o = cfg.adversarial
+    changed = [k for k, f in type(o).model_fields.items() if k != "attack" and getattr(o, k) != f.default]
+    if o.attack is None and changed:
+        raise ConfigError(f"adversarial.{changed[0]}: set adversarial.attack (fgm or pgd) to use it")
+    if o.attack == "fgm" and {"steps", "step_size"} & set(changed):
+        raise ConfigError("adversarial.steps: fgm takes one step; steps and step_size are pgd's")
+    continual.check_config(cfg)
 
 
 def _check_head(cfg: TrainConfig) -> None:

@@ -52,6 +52,7 @@ class TrainData:
     tasks: list[str]
     head: dict | None = None  # encoder-head runs: the HeadSpec that rebuilds the head (ils.json)
     dev_score: Callable[[Any], dict] | None = None  # model → {val_score, val_metric} on validation
+    encode: Any = None  # encoder-head runs: records -> items with the same head and spec (EWC's Fisher data)
 
 
 def load_train_data(cfg: Any, tok: Any) -> TrainData:

@@ -69,7 +69,8 @@ def load_head_task(cfg: Any) -> tuple[Any, Any, TrainData, Any]:
     head.check(model, tok, spec)
     val_items = head.encode([task.head_input(ex) for ex in val], tok, spec) if val else []
     data = TrainData(head.encode(inputs, tok, spec), val_items, data_fingerprint(cfg), [task.name],
-                     spec.as_dict(), dev_scorer(task, head, tok, spec, val) if val else None)
+                     spec.as_dict(), dev_scorer(task, head, tok, spec, val) if val else None,
+                     lambda records: head.encode([task.head_input(ex) for ex in records], tok, spec))
     types = "token_type_ids" in tok.model_input_names
     return model, tok, data, lambda m: HeadLoss(m, head, types)
 

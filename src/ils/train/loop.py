@@ -24,11 +24,10 @@ from ils.errors import TrainingError
 from ils.io import RunDir, atomic_path, write_json, write_text
 from ils.train.batching import batch_plan
 from ils.train.checkpoint import Progress, load_checkpoint, save_checkpoint
-from ils.train.data import TrainData, load_train_data
+from ils.train.data import TrainData
 from ils.train.evalhook import eval_after, eval_before
 from ils.train.log import MetricsLog, plot_curves
 from ils.train.methods import Method, get_method, load_trainable, trainable_state
-from ils.train.objective import ResponseLoss
 from ils.train.regularise import regularise
 
 StepHook = Callable[[int, dict], None]
@@ -47,6 +46,7 @@ class Session:
     scheduler: Any
     accelerator: Any
     total_steps: int
+    extras: Any = None  # ils.train.extras.Extras: LwF, EWC, FGM/PGD, stored reference tensors
 
 
 def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = None) -> Path:
@@ -58,10 +58,12 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = Non
     cfg = _resumed(run) if resume else _checked(cfg, run)
     cfg = cfg.model_copy(update={"bf16": resolve_bf16(cfg.bf16)})  # the run folder records the choice
     accelerator = _accelerator(cfg)
-    s = _build_session(cfg, run, accelerator)
+    s = _build_session(cfg, run, accelerator, run.root if resume else None)
     cfg = s.cfg  # with the head kind the records' task named, when the config said auto
     if not resume:
         _create_run(cfg, run, accelerator)
+    if accelerator.is_main_process:
+        s.extras.save(run.root)
     if accelerator.is_main_process:
         _write_info(run, cfg, s.model, s.data, status="training")
     progress = _restore(s) if resume else Progress()
@@ -118,20 +120,26 @@ def _create_run(cfg: TrainConfig, run: RunDir, accelerator: Any) -> None:
     accelerator.wait_for_everyone()
 
 
-def _build_session(cfg: TrainConfig, run: RunDir, accelerator: Any) -> Session:
+def _build_session(cfg: TrainConfig, run: RunDir, accelerator: Any, resume_root: Path | None = None) -> Session:
+    from ils.train import extras as run_extras
+    from ils.train.objectives import get_objective
+
     torch.manual_seed(cfg.seed)
-    method = get_method(cfg.method)
-    base, tok, data, loss_cls = _load_for_task(cfg)
+    method, objective = get_method(cfg.method), get_objective(cfg.objective)
+    base, tok, data, loss_cls = _load_for_task(cfg, objective)
     if data.head and cfg.head.kind != data.head["kind"]:
         cfg = cfg.model_copy(update={"head": cfg.head.model_copy(update={"kind": data.head["kind"]})})
     method.check(base, cfg)
     total = _total_steps(cfg, len(data.train), accelerator.num_processes)
     model = regularise(method.apply(base, cfg, total), cfg)
+    extras = run_extras.build(cfg, method, model, tok, data, objective, loss_cls, resume_root)
     if cfg.bf16 and cfg.head.kind is None and method.folder == "adapter":
         _frozen_in_bf16(model)  # the base is not saved, so rounding it costs nothing on disk
     optimizer, scheduler = _optimizer(cfg, model, total)
-    loss_fn, optimizer, scheduler = accelerator.prepare(loss_cls(model), optimizer, scheduler)
-    return Session(cfg, run, method, model, tok, data, loss_fn, optimizer, scheduler, accelerator, total)
+    loss_module = loss_cls(model)
+    loss_module.keep_logits = extras.lwf is not None
+    loss_fn, optimizer, scheduler = accelerator.prepare(loss_module, optimizer, scheduler)
+    return Session(cfg, run, method, model, tok, data, loss_fn, optimizer, scheduler, accelerator, total, extras)
 
 
 def _frozen_in_bf16(model: Any) -> None:
@@ -142,7 +150,7 @@ def _frozen_in_bf16(model: Any) -> None:
             p.data = p.data.to(torch.bfloat16)
 
 
-def _load_for_task(cfg: TrainConfig) -> tuple[Any, Any, TrainData, Any]:
+def _load_for_task(cfg: TrainConfig, objective: Any) -> tuple[Any, Any, TrainData, Any]:
     """(model, tokenizer, tokenized data, loss module) for an instruction run or an encoder head."""
     if cfg.head.kind is not None:
         from ils.train.heads import load_head_task
@@ -151,9 +159,9 @@ def _load_for_task(cfg: TrainConfig) -> tuple[Any, Any, TrainData, Any]:
     from ils.models.loading import load_base
 
     base, tok, _ = load_base(cfg.model)
-    data = load_train_data(cfg, tok)
+    data = objective.load_data(cfg, tok)
     _check_lengths(data, base)
-    return base, tok, data, ResponseLoss
+    return base, tok, data, lambda model: objective.loss_module(model, cfg)
 
 
 def _check_lengths(data: TrainData, model: Any) -> None:
@@ -234,14 +242,19 @@ def _one_step(s: Session, batches: list[list[int]], step: int = 0) -> dict:
     objective = acc.unwrap_model(s.loss_fn)
     n_trained = sum(objective.count(item[1]) for batch in items for item in batch)
     total_loss, tokens = 0.0, 0
-    for i, batch in enumerate(items[acc.process_index::acc.num_processes]):
+    scale = acc.num_processes / n_trained
+    mine = list(zip(batches, items))[acc.process_index::acc.num_processes]
+    for i, (indices, batch) in enumerate(mine):
         inputs = objective.collate(batch, s.tok.pad_token_id)
         tokens += int(inputs["attention_mask"].sum())
         with acc.autocast():
             loss_sum, _ = s.loss_fn(**inputs)
+            terms = s.extras.token_terms(objective, indices)  # LwF's KL on the trained tokens
             extra = s.method.regularizer(s.model) if i == 0 else None  # once per optimizer step
-        loss = loss_sum * acc.num_processes / n_trained
+            extra = s.extras.step_terms(extra) if i == 0 else extra  # EWC's penalty
+        loss = (loss_sum + terms) * scale
         acc.backward(loss if extra is None else loss + extra)
+        s.extras.after_backward(lambda x=inputs: _loss_sum(s, x), acc.backward, scale)  # FGM/PGD
         total_loss += loss_sum.item()
     if s.cfg.max_grad_norm:
         acc.clip_grad_norm_(s.loss_fn.parameters(), s.cfg.max_grad_norm)
@@ -253,7 +266,12 @@ def _one_step(s: Session, batches: list[list[int]], step: int = 0) -> dict:
         total_loss = acc.reduce(torch.tensor(total_loss), "sum").item()
     elapsed = time.perf_counter() - start
     return {"loss": total_loss / n_trained, "lr": s.scheduler.get_last_lr()[0], "tokens": tokens,
-            "tok_per_s": tokens / elapsed}
+            "tok_per_s": tokens / elapsed, **s.extras.metrics()}
+
+
+def _loss_sum(s: Session, inputs: dict) -> torch.Tensor:
+    with s.accelerator.autocast():
+        return s.loss_fn(**inputs)[0]
 
 
 def _after_step(s: Session, p: Progress, metrics: dict, log: MetricsLog | None) -> None:

@@ -25,6 +25,8 @@ class ResponseLoss(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+        self.keep_logits = False  # LwF reads the trained-position logits of the last forward
+        self.logits: torch.Tensor | None = None
 
     @staticmethod
     def count(labels: list[int]) -> int:
@@ -39,6 +41,7 @@ class ResponseLoss(nn.Module):
         target = labels[:, 1:]
         keep = target != -100
         logits = self._logits(input_ids, attention_mask, keep)
+        self.logits = logits if self.keep_logits else None
         loss = F.cross_entropy(logits.float(), target[keep], reduction="sum")
         return loss, keep.sum()
 

@@ -30,6 +30,7 @@ class Method(ABC):
     folder = "adapter"  # where in the run folder the result goes: adapter/ or model/
     Options: type[BaseModel] = NoOptions
     causal_only = False  # True: needs a causal LM (prompt learning), not an encoder head
+    embedding_access = True  # False: the wrapped model's input embeddings are out of reach (no FGM/PGD)
 
     def options(self, cfg: Any) -> Any:
         """The method's validated options; errors name the config field."""

@@ -1,0 +1,193 @@
+"""Preference loop: a simulated user rates and corrects answers through a real ``ils serve``, one
+``ils loop --objective dpo`` round learns from it, and the rate of preferred answers on held-out prompts
+is measured before and after, with the regression gate on.
+
+The user prefers short answers: under --words words (20). For each of --n prompts (300) it asks the server
+over HTTP (/v1/chat/completions), then posts /v1/feedback: +1 for a short answer; -1 with a correction
+(the answer's first sentence cut to --words - 5 words) for a long one. Corrections become DPO pairs
+(chosen = the correction, rejected = the answer). The loop trains from the served model, scores both
+versions on a fixed regression set (procedural tasks) and on held-out feedback, and promotes only if the
+regression score drops by at most --tolerance and the held-out margin rises. Prompts are made from
+question templates over topics; the held-out prompts use topics no training prompt names.
+
+    PYTHONPATH=src python bench/preference_loop.py --out bench-out/preference-loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUESTIONS = ["Explain {}.", "What is {}?", "Tell me about {}.", "Describe {} to a beginner.", "Why does {} matter?",
+             "How does {} work?"]
+TOPICS = ("photosynthesis gravity volcanoes rainbows tides magnets vaccines bread baking compound interest "
+          "electricity earthquakes clouds the moon coral reefs bees recycling glaciers the internet batteries "
+          "solar panels thunder DNA bacteria the heart lungs sleep memory chess jazz poetry democracy taxes "
+          "inflation maps compasses bridges airplanes rockets submarines trains bicycles coffee tea chocolate "
+          "cheese yeast soap glass paper ink printing telescopes microscopes lasers radio television cameras "
+          "music rhythm painting sculpture libraries museums forests deserts rivers oceans islands mountains "
+          "wind rain snow fog lightning hurricanes tornadoes seasons calendars clocks money banks markets "
+          "farming irrigation fishing whales sharks octopuses owls eagles ants spiders frogs snakes dinosaurs "
+          "fossils stars planets comets black holes galaxies atoms molecules acids salt sugar protein vitamins "
+          "exercise muscles bones teeth eyes ears skin hair fever allergies friendship kindness patience").split()
+
+
+def words(text: str) -> int:
+    return len(re.findall(r"\S+", text))
+
+
+def prompts(args: argparse.Namespace) -> tuple[list[str], list[str]]:
+    """Training prompts and held-out prompts, on disjoint topics."""
+    topics = sorted(set(TOPICS))
+    random.Random(0).shuffle(topics)
+    held_topics, train_topics = topics[: len(topics) // 4], topics[len(topics) // 4:]
+    make = lambda ts: [q.format(t) for t in ts for q in QUESTIONS]  # noqa: E731
+    train, held = make(train_topics), make(held_topics)
+    random.Random(1).shuffle(train)
+    random.Random(2).shuffle(held)
+    return train[: args.n], held[: args.heldout]
+
+
+def correction(answer: str, limit: int) -> str:
+    """The first sentence, cut to ``limit`` words: what a user who wants short answers would write."""
+    first = re.split(r"(?<=[.!?])\s", answer.strip(), maxsplit=1)[0]
+    cut = first.split()[:limit]
+    return " ".join(cut).rstrip(",;:") + ("" if cut and cut[-1][-1] in ".!?" else ".")
+
+
+@contextmanager
+def server(model: str, db: str, args: argparse.Namespace):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(256)
+    port = sock.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    cmd = [sys.executable, "-m", "ils.cli", "serve", "--model", model, "--db", db, "--fd", str(sock.fileno()),
+           "--port", str(port), "--max-tokens", str(args.max_tokens)]
+    proc = subprocess.Popen(cmd, env=env, pass_fds=[sock.fileno()], start_new_session=True)
+    sock.close()
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait(url, proc)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def _wait(url: str, proc: subprocess.Popen, timeout: float = 600) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"ils serve exited with {proc.returncode}")
+        try:
+            urllib.request.urlopen(url + "/models", timeout=5).read()
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("ils serve did not answer in time")
+
+
+def post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read())
+
+
+def collect(url: str, train: list[str], args: argparse.Namespace) -> dict:
+    """Ask, judge, rate and correct every training prompt through the server; the served rate."""
+    model = post_models(url)
+    good = 0
+    for text in train:
+        answer = post(url + "/chat/completions", {"model": model, "messages": [{"role": "user", "content": text}],
+                                                  "max_tokens": args.max_tokens, "temperature": 0})
+        output = answer["choices"][0]["message"]["content"]
+        short = words(output) < args.words
+        good += short
+        feedback = {"completion_id": answer["id"], "rating": 1 if short else -1}
+        if not short:
+            feedback["correction"] = correction(output, max(1, args.words - 5))
+        post(url + "/feedback", feedback)
+    return {"prompts": len(train), "preferred": good, "rate": good / len(train)}
+
+
+def post_models(url: str) -> str:
+    with urllib.request.urlopen(url + "/models", timeout=30) as r:
+        return json.loads(r.read())["data"][0]["id"]
+
+
+def rate(ref: str, held: list[str], args: argparse.Namespace) -> float:
+    from ils.infer.engines import load_engine
+    from ils.infer.protocol import Sampling
+
+    engine = load_engine(ref, "hf")
+    try:
+        answers = engine.chat([[{"role": "user", "content": t}] for t in held], Sampling(args.max_tokens))
+    finally:
+        engine.close()
+    return sum(words(a) < args.words for a in answers) / len(held)
+
+
+def regression_set(args: argparse.Namespace) -> Path:
+    from ils.records import write_examples
+    from ils.tasks.procedural import generate
+
+    path = args.out / "regression.jsonl"
+    if not path.is_file():
+        write_examples(path, generate(["add", "uppercase", "first_last", "extract_number"], n=args.regression, seed=9))
+    return path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", type=Path, default=Path("bench-out/preference-loop"))
+    p.add_argument("--model", default="default")
+    p.add_argument("--n", type=int, default=300, help="answers the user rates and corrects")
+    p.add_argument("--heldout", type=int, default=100, help="held-out prompts measured before and after")
+    p.add_argument("--words", type=int, default=20, help="the user prefers answers under this many words")
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--regression", type=int, default=15, help="regression records per task")
+    p.add_argument("--steps", type=int, default=60, help="ils loop --max-steps")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--tolerance", type=float, default=0.02)
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    db = f"sqlite:///{(args.out / 'store.sqlite').resolve()}"
+    train, held = prompts(args)
+    with server(args.model, db, args) as url:
+        served = collect(url, train, args)
+    from ils.loop import LoopConfig, run_loop
+
+    cfg = LoopConfig(regression=str(regression_set(args)), current=args.model, db=db, output=str(args.out / "loop"),
+                     objective="dpo", beta=args.beta, max_steps=args.steps, lr=args.lr, tolerance=args.tolerance)
+    report = run_loop(cfg)
+    before, after = rate(args.model, held, args), rate(report["run"], held, args)
+    result = {"served": served, "loop": report, "heldout_rate": {"before": before, "after": after},
+              "promoted": report["status"] == "promoted", "args": vars(args)}
+    (args.out / "preference_loop.json").write_text(json.dumps(result, default=str, indent=1))
+    lines = [f"answers rated through ils serve: {served['prompts']}, preferred (< {args.words} words): "
+             f"{served['rate']:.3f}; corrections (DPO pairs): {report['data']['train_feedback']} train, "
+             f"{report['data']['heldout_feedback']} held out",
+             f"gate: {report['status']} (regression {report['scores']['regression']}, held-out margin "
+             f"{report['scores']['feedback']})",
+             f"held-out prompts ({len(held)}), rate of answers under {args.words} words: before {before:.3f}, "
+             f"after {after:.3f} ({'promoted' if result['promoted'] else 'the new version, rejected by the gate'})"]
+    (args.out / "preference_loop.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
