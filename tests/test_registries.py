@@ -13,7 +13,7 @@ import ils
 from ils.errors import ConfigError
 from ils.registry import Registry
 
-EXPECTED = {"task", "method", "metric", "head", "store", "source", "engine", "objective"}
+EXPECTED = {"task", "method", "metric", "head", "store", "source", "engine", "objective", "plan"}
 
 
 def all_registries() -> dict[str, Registry]:
@@ -31,7 +31,8 @@ def test_the_registries_are_listed_and_find_their_built_ins():
     regs = all_registries()
     assert EXPECTED <= set(regs), sorted(regs)
     builtins = {"task": "ner", "method": "lora", "metric": "entity_f1", "head": "token", "store": "sqlite",
-                "source": "default-encoder", "engine": "hf", "objective": "dpo"}
+                "source": "default-encoder", "engine": "hf", "objective": "dpo",
+                "plan": "map-reduce"}
     for kind, name in builtins.items():
         assert name in regs[kind].names(), (kind, regs[kind].names())
 

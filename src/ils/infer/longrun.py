@@ -17,7 +17,7 @@ from ils.errors import ILSError, PlanError
 from ils.infer.execute import Runner
 from ils.infer.ground import GROUNDABLE
 from ils.infer.long import check_input, iter_units, read_blocks, spool_stdin
-from ils.infer.plans import BUILTIN_PLANS, Plan, chain, check_plan, load_plan, map_reduce, single
+from ils.infer.plans import PLANS, Plan, chain, check_plan, load_plan, map_reduce, single
 from ils.infer.protocol import Engine
 from ils.infer.reducers import KINDS, render
 from ils.io import write_json, write_text
@@ -34,12 +34,12 @@ def resolve_plan(plan: str | Plan, instruction: str, answer: str, model: str = "
         raise PlanError(f"--answer: unknown answer kind '{answer}'; use one of {', '.join(KINDS)}")
     if plan == "auto":
         return map_reduce(instruction, answer, model)
-    if plan in BUILTIN_PLANS:
-        return BUILTIN_PLANS[plan](instruction, answer, model)
+    if plan in PLANS:
+        return PLANS.get(plan)(instruction, answer, model)
     if plan.endswith((".yaml", ".yml")) or Path(plan).is_file():
         loaded = load_plan(plan)
         return loaded.model_copy(update={"instruction": loaded.instruction or instruction})
-    raise PlanError(f"unknown plan '{plan}'; use auto, {', '.join(BUILTIN_PLANS)} or a PLAN.yaml file")
+    raise PlanError(f"unknown plan '{plan}'; use auto, {', '.join(PLANS.names())} or a PLAN.yaml file")
 
 
 def set_ground(plan: Plan, ground: bool | None) -> Plan:

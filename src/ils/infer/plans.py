@@ -25,6 +25,7 @@ from ils.errors import ConfigError, PlanError
 from ils.infer.ground import GROUNDABLE
 from ils.infer.reducers import HINTS
 from ils.io import read_yaml
+from ils.registry import Registry
 
 REF = re.compile(r"\{\{\s*([\w-]+)\s*\}\}")
 BUILTIN_REFS = {"chunk", "answer", "partials", "instruction", "input"}
@@ -208,4 +209,9 @@ def chain(instruction: str, count: Callable[[str], int], budget: int, model: str
     return Plan(instruction=instruction, steps=steps)
 
 
-BUILTIN_PLANS = {"map-reduce": map_reduce, "refine": refine, "single": single}
+# builders of the built-in plans; a plugin adds its own under the entry-point group ``ils.plans``
+# (a callable ``(instruction, answer, model) -> Plan`` with a ``name``), used as ``ils run --plan NAME``
+PLANS: Registry[Callable[[str, str, str], Plan]] = Registry("plan")
+PLANS.add(map_reduce, "map-reduce")
+PLANS.add(refine, "refine")
+PLANS.add(single, "single")
