@@ -12,7 +12,7 @@ qa rows also run the same model and plan over the gold paragraph alone (``gold_f
 is the map prompt's raw output there, no grounding).
 Every (config, length) runs in its own subprocess so its wall time and peak RSS are its own.
 
-    python bench/long_input.py --lengths 8000,64000 --seeds 5 --configs a,b --dtype bfloat16 --out OUT
+    python bench/long_input.py --lengths 8000,64000 --seeds 5 --configs a,b --out OUT
     python bench/long_input.py --train-adapter runs/long-lora --steps 400 --chunk-tokens 1024
     python bench/long_input.py --lengths 1000000 --seeds 2 --tasks passkey,kv --configs b,c --adapter runs/long-lora
     python bench/long_input.py --squad 50 --out OUT   # all SQuAD dev paragraphs as one input, 50 questions
@@ -298,13 +298,13 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--text", type=Path, help="build haystacks from this text file instead (qa still needs --data)")
     p.add_argument("--adapter", help="run folder of the chunk adapter, for config c")
     p.add_argument("--chunk-tokens", type=int, default=1024)
-    p.add_argument("--batch-size", type=int, default=16, help="chunks sent to the engine at once")
+    p.add_argument("--batch-size", type=int, default=64, help="chunks sent to the engine at once")
     p.add_argument("--out", type=Path, default=Path("bench-out/long_input"))
     p.add_argument("--train-adapter", type=Path, help="train the chunk adapter into this run folder")
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--squad", type=int, default=0, help="ask N SQuAD dev questions of all of SQuAD dev at once")
     p.add_argument("--squad-articles", type=int, default=0, help="with --squad: only the first K articles")
-    p.add_argument("--dtype", default="bfloat16", help="bfloat16 | float32")
+    p.add_argument("--dtype", default="auto", help="auto (bfloat16 only where the CPU has bf16 units) | bfloat16 | float32")
     p.add_argument("--job", help=argparse.SUPPRESS)
     args = p.parse_args()
     if not args.text and not args.data.is_dir():

@@ -69,7 +69,10 @@ class RowCache:
         new_width = min(new_width, max(need, self.budget // rows // WIDTH_STEP * WIDTH_STEP))
         new_rows = max(rows, min(2 * self.rows, max_rows, self.budget // new_width))
         grown = self._alloc(new_rows, new_width)
-        grown[:, :, : self.rows, :, : self.width] = self.kv
+        # more rows may leave less width per row within the budget: only the rows and positions in use
+        # (``rows``, ``width``) must survive, and they always fit
+        keep_rows, keep_width = min(self.rows, new_rows), min(self.width, new_width)
+        grown[:, :, :keep_rows, :, :keep_width] = self.kv[:, :, :keep_rows, :, :keep_width]
         self.kv = grown
         self.peak = max(self.peak, self.nbytes())
 
