@@ -172,6 +172,30 @@ def test_unparsable_output_is_retried_once_then_reported_with_its_chunk(tmp_path
     assert "ALWAYS-BAD" in result["errors"][0]["from"]["text"]
 
 
+class Cached(Scripted):
+    """A scripted engine whose prefix cache holds ``prefix_tokens``; records each call's size."""
+
+    def __init__(self, prefix_tokens: int):
+        super().__init__()
+        self.prefix_tokens, self.sizes = prefix_tokens, []
+
+    def generate(self, chats, sampling=None, **kw):
+        self.sizes.append((len(chats), "Reply in exactly this form" in chats[0][-1]["content"]))
+        return super().generate(chats, sampling, **kw)
+
+
+def test_map_batches_fit_the_prefix_cache_so_a_retry_follows_its_chunk(tmp_path):
+    text = "\n\n".join([f"BAD-ONCE filler {i}." for i in range(6)] + ["The pass key is 42424."])
+    (tmp_path / "doc.txt").write_text(text)
+    engine = Cached(prefix_tokens=2 * (5 + 16))  # two chunks of 5 tokens (+ margin) at a time
+    result = run("What is the pass key?", tmp_path / "doc.txt", "map-reduce", "value", {"default": engine},
+                 tmp_path / "out", chunk_tokens=5, overlap=0, batch_size=64)
+    assert result["answer"] == "42424"
+    firsts = [n for n, retry in engine.sizes if not retry]
+    assert max(firsts) == 2 and sum(firsts) == result["chunks"]
+    assert [retry for _, retry in engine.sizes[:4]] == [False, True, False, True]  # each batch, then its retries
+
+
 def test_a_killed_run_resumes_from_the_cache(tmp_path):
     case = make_case("passkey", 20_000, seed=3)
     path = write(tmp_path, case)

@@ -220,6 +220,11 @@ class LocalEngine(Engine):
     def stats(self) -> dict:
         return self.sched.stats()
 
+    @property
+    def prefix_tokens(self) -> int:
+        """How many prompt tokens the prefix cache holds."""
+        return self.sched.prefix.capacity * self.sched.prefix.block
+
     def queued_tokens(self) -> int:
         """Prompt + max new tokens of every request not yet running (the server's queue limit)."""
         with self._cv:  # copying a deque is one C call under the GIL: safe beside the engine thread

@@ -217,11 +217,22 @@ class Runner:
     def _run_maps(self, steps: list[Step]) -> None:
         for s in steps:
             self.results[s.name] = []
-        for batch in _batches(self.chunks(), self.batch_size):
+        for batch in _batches(self.chunks(), self._map_batch(steps)):
             for s in steps:
                 prompts = [self._prompt(s, chunk=c.text) for c in batch]
                 sources = [{"chunk": c.index, "text": c.snippet()} for c in batch]
                 self.results[s.name] += self._votes(s, batch, self._ask(s, prompts, sources))
+
+    def _map_batch(self, steps: list[Step]) -> int:
+        """Chunks per map batch. A failed parse is retried right after its batch with the same prompt
+        and a hint appended; kept within what the engine's prefix cache holds, the retry finds its
+        chunk's keys and values there instead of reading the chunk again (a 1M-token passkey run
+        retried most chunks and read the input twice)."""
+        held = [getattr(self.engines[s.model], "prefix_tokens", 0) for s in steps]
+        if not all(held):
+            return self.batch_size  # an engine without a prefix cache (a server): nothing to keep
+        per_chunk = (self.chunk_tokens + MARGIN) * len(steps)
+        return max(1, min(self.batch_size, min(held) // per_chunk))
 
     def _votes(self, step: Step, batch: list[Chunk], replies: list[Reply]) -> list[Vote]:
         """A batch's parsed answers → votes: NONE dropped, ungrounded ones recorded, voted kinds weighed."""
