@@ -146,8 +146,12 @@ class TrainConfig(Strict):
                       "after warm-up")
     weight_decay: float = Field(0.0, ge=0, description="AdamW decay on weight matrices (not biases/norms)")
     dropout: float | None = Field(None, ge=0, lt=1, description="set every dropout of the model to this rate")
-    activation_checkpointing: bool = Field(False, description="recompute each block's activations in the "
-                                           "backward pass: less memory, ~25% slower")
+    activation_checkpointing: bool | None = Field(None, description="recompute blocks' activations in the "
+                                                  "backward pass (less memory, slower): unset = as many blocks "
+                                                  "as keep activation_budget_mb, true = all, false = none")
+    activation_budget_mb: int = Field(2048, ge=1, description="estimated memory of saved activations one "
+                                      "micro-batch may use before blocks are checkpointed (unset "
+                                      "activation_checkpointing)")
     neftune_alpha: float | None = Field(None, gt=0, description="NEFTune: uniform noise of scale "
                                         "alpha/sqrt(L*d) "
                                         "on input embeddings while training (robustness; 5 is typical)")

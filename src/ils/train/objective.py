@@ -52,6 +52,6 @@ class ResponseLoss(nn.Module):
         causal = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         backbone = getattr(causal, causal.base_model_prefix, None)
         if backbone is None or causal.get_output_embeddings() is None:
-            return causal(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1][keep]
-        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return causal(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits[:, :-1][keep]
+        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).last_hidden_state
         return causal.get_output_embeddings()(hidden[:, :-1][keep])

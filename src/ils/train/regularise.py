@@ -2,7 +2,8 @@
 
 NEFTune (Jain et al., 2023) adds uniform noise of scale alpha / sqrt(L * d) to the input embeddings
 while training only (L: sequence length, d: width); reported to make instruction tuning more robust.
-Weight decay lives in the optimizer and early stopping (``patience``) in the loop.
+Weight decay lives in the optimizer, early stopping (``patience``) in the loop and activation
+checkpointing in ``ils.train.memory``.
 """
 
 from __future__ import annotations
@@ -19,16 +20,7 @@ def regularise(model: Any, cfg: Any) -> Any:
         set_dropout(model, cfg.dropout)
     if cfg.neftune_alpha:
         add_neftune(model, cfg.neftune_alpha)
-    if getattr(cfg, "activation_checkpointing", False):
-        checkpoint_activations(model)
     return model
-
-
-def checkpoint_activations(model: Any) -> None:
-    """Trade compute for memory: each block keeps only its input and recomputes the rest."""
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    base.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    base.config.use_cache = False
 
 
 def set_dropout(model: nn.Module, rate: float) -> None:
