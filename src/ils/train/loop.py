@@ -8,6 +8,7 @@ and early stopping, and checkpoints that resume to the same per-step losses.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import time
@@ -74,6 +75,11 @@ def train(cfg: TrainConfig, resume: bool = False, on_step: StepHook | None = Non
         eval_before(cfg, run)
     _run_steps(s, progress, on_step)
     _finish(s, progress)
+    main = accelerator.is_main_process
+    del s, accelerator  # the trained model and optimizer go before eval_after loads the saved run
+    gc.collect()
+    if main:
+        eval_after(cfg, run)
     return run.root
 
 
@@ -326,7 +332,8 @@ def validation_loss(s: Session) -> float:
 
 
 def _finish(s: Session, p: Progress) -> None:
-    """Keep the best-validation weights when validation ran, save in the method's format, plot."""
+    """Keep the best-validation weights when validation ran, save in the method's format, plot
+    (``train`` then scores the saved run, once this session is freed)."""
     if not s.accelerator.is_main_process:
         return
     if p.best_step is not None and p.best_step != p.step:
@@ -337,7 +344,6 @@ def _finish(s: Session, p: Progress) -> None:
     plot_curves(s.run)
     _write_info(s.run, s.cfg, s.model, s.data, status="done", steps=p.step, best_step=p.best_step,
                 checkpointed_blocks=s.checkpointed)
-    eval_after(s.cfg, s.run)
 
 
 def _write_info(run: RunDir, cfg: TrainConfig, model: Any, data: TrainData, **extra: Any) -> None:
