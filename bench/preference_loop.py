@@ -107,20 +107,27 @@ def post(url: str, body: dict) -> dict:
 
 
 def collect(url: str, train: list[str], args: argparse.Namespace) -> dict:
-    """Ask, judge, rate and correct every training prompt through the server; the served rate."""
+    """Ask, judge, rate and correct every training prompt through the server (--users at a time, as several
+    people would; the server batches them); the served rate."""
+    from concurrent.futures import ThreadPoolExecutor
+
     model = post_models(url)
-    good = 0
-    for text in train:
-        answer = post(url + "/chat/completions", {"model": model, "messages": [{"role": "user", "content": text}],
-                                                  "max_tokens": args.max_tokens, "temperature": 0})
-        output = answer["choices"][0]["message"]["content"]
-        short = words(output) < args.words
-        good += short
-        feedback = {"completion_id": answer["id"], "rating": 1 if short else -1}
-        if not short:
-            feedback["correction"] = correction(output, max(1, args.words - 5))
-        post(url + "/feedback", feedback)
+    with ThreadPoolExecutor(args.users) as pool:
+        good = sum(pool.map(lambda text: ask_and_rate(url, model, text, args), train))
     return {"prompts": len(train), "preferred": good, "rate": good / len(train)}
+
+
+def ask_and_rate(url: str, model: str, text: str, args: argparse.Namespace) -> bool:
+    """One user turn: the answer, then +1 for a short one or -1 with a correction for a long one."""
+    answer = post(url + "/chat/completions", {"model": model, "messages": [{"role": "user", "content": text}],
+                                              "max_tokens": args.max_tokens, "temperature": 0})
+    output = answer["choices"][0]["message"]["content"]
+    short = words(output) < args.words
+    feedback = {"completion_id": answer["id"], "rating": 1 if short else -1}
+    if not short:
+        feedback["correction"] = correction(output, max(1, args.words - 5))
+    post(url + "/feedback", feedback)
+    return short
 
 
 def post_models(url: str) -> str:
@@ -158,6 +165,7 @@ def main() -> None:
     p.add_argument("--heldout", type=int, default=100, help="held-out prompts measured before and after")
     p.add_argument("--words", type=int, default=20, help="the user prefers answers under this many words")
     p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("--users", type=int, default=8, help="users asking the server at the same time")
     p.add_argument("--regression", type=int, default=15, help="regression records per task")
     p.add_argument("--steps", type=int, default=60, help="ils loop --max-steps")
     p.add_argument("--lr", type=float, default=5e-4)

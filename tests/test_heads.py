@@ -303,8 +303,8 @@ def test_bad_head_input_fails_before_anything_is_created(tiny_bert, tmp_path):
     with pytest.raises(ConfigError, match="eval.modes"):
         train(_cfg(tiny_bert, data, tmp_path / "e", "sequence",
                    eval=EvalOptions(test=str(data), modes=["few-shot:2"])))
-    nli = tmp_path / "nli.jsonl"
-    nli.write_text('{"premise": "the cat sat", "hypothesis": "a cat sat", "label": "0"}\n' * 4)
-    with pytest.raises(ConfigError, match="task 'nli' has no encoder head"):
-        train(_cfg(tiny_bert, folder(tmp_path, "nli", nli, nli, name="nli"), tmp_path / "f", "auto"))
+    pairs = tmp_path / "translation.jsonl"  # translation has no encoder head (NLI has one since the pair input)
+    pairs.write_text('{"source": "the cat sat", "target": "le chat"}\n' * 4)
+    with pytest.raises(ConfigError, match="task 'translation' has no encoder head"):
+        train(_cfg(tiny_bert, folder(tmp_path, "translation", pairs, pairs, name="tr"), tmp_path / "f", "auto"))
     assert not any((tmp_path / d).exists() for d in "abcdef")
