@@ -123,7 +123,9 @@ def _score(run: Path, folder: Path, args: argparse.Namespace) -> float:
 
 def recipe(kind: str, attack: str | None, data: dict[str, Path], args: argparse.Namespace) -> tuple[float, dict]:
     """The epsilon that scores best on perturbed validation (seed 0), and every candidate's score."""
-    grid = [float(e) for e in args.epsilons.split(",")] if attack else [0.0]
+    if attack is None:
+        return 0.0, {}
+    grid = [float(e) for e in args.epsilons.split(",")]
     scores = {e: score(tune(kind, attack, e, 0, data, args), data["val-noisy"], args) for e in grid}
     return max(grid, key=lambda e: scores[e]), scores
 
