@@ -80,7 +80,9 @@ def tune(kind: str, attack: str | None, eps: float, seed: int, data: dict[str, P
         return out
     k = KINDS[kind]
     steps, batch = (args.steps, 16) if kind == "encoder" else (args.gen_steps, args.gen_batch_size)
-    adv = {"attack": attack, "epsilon": eps, "steps": args.pgd_steps} if attack else {}
+    adv = {"attack": attack, "epsilon": eps} if attack else {}
+    if attack == "pgd":
+        adv["steps"] = args.pgd_steps
     cfg = TrainConfig(model=k["model"], data=str(data["train"]), output=str(out), method=k["method"], head=k["head"],
                       max_steps=steps, batch_size=batch, lr=k["lr"], warmup_steps=min(10, steps // 4), eval_every=0, save_every=0,
                       max_length=args.max_length, seed=seed, adversarial=adv)
