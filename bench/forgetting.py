@@ -23,8 +23,8 @@ scored on test (replay+lwf takes lwf's weight; the replay ratio is fixed by --ra
 forgetting.json, forgetting.md and forgetting.png under --out.
 
     # about 25 min at OMP_NUM_THREADS=1 (one seed, small stages)
-    PYTHONPATH=src python bench/forgetting.py --out bench-out/forgetting --steps 16 --batch-size 4 --n 40 \
-        --eval 5 --ewc-samples 16
+    PYTHONPATH=src python bench/forgetting.py --out bench-out/forgetting --steps 24 --batch-size 4 --n 60 \
+        --eval 15 --ewc-samples 32
     PYTHONPATH=src python bench/forgetting.py --out bench-out/forgetting-full --seeds 0,1,2   # hours
 """
 
