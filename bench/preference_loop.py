@@ -6,7 +6,7 @@ The user prefers short answers: under --words words (20). For each of --n prompt
 over HTTP (/v1/chat/completions), then posts /v1/feedback: +1 for a short answer; -1 with a correction
 (the answer's first sentence cut to --words - 5 words) for a long one. Corrections become DPO pairs
 (chosen = the correction, rejected = the answer). The loop trains from the served model, scores both
-versions on a fixed regression set (procedural tasks) and on held-out feedback, and promotes only if the
+versions on a fixed regression set (SST-2 dev sentences) and on held-out feedback, and promotes only if the
 regression score drops by at most --tolerance and the held-out margin rises. Prompts are made from
 question templates over topics; the held-out prompts use topics no training prompt names.
 
@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SST2 = ROOT / ".." / "shared" / "data" / "sst2"
 QUESTIONS = ["Explain {}.", "What is {}?", "Tell me about {}.", "Describe {} to a beginner.", "Why does {} matter?",
              "How does {} work?"]
 TOPICS = ("photosynthesis gravity volcanoes rainbows tides magnets vaccines bread baking compound interest "
@@ -107,20 +108,27 @@ def post(url: str, body: dict) -> dict:
 
 
 def collect(url: str, train: list[str], args: argparse.Namespace) -> dict:
-    """Ask, judge, rate and correct every training prompt through the server; the served rate."""
+    """Ask, judge, rate and correct every training prompt through the server (--users at a time, as several
+    people would; the server batches them); the served rate."""
+    from concurrent.futures import ThreadPoolExecutor
+
     model = post_models(url)
-    good = 0
-    for text in train:
-        answer = post(url + "/chat/completions", {"model": model, "messages": [{"role": "user", "content": text}],
-                                                  "max_tokens": args.max_tokens, "temperature": 0})
-        output = answer["choices"][0]["message"]["content"]
-        short = words(output) < args.words
-        good += short
-        feedback = {"completion_id": answer["id"], "rating": 1 if short else -1}
-        if not short:
-            feedback["correction"] = correction(output, max(1, args.words - 5))
-        post(url + "/feedback", feedback)
+    with ThreadPoolExecutor(args.users) as pool:
+        good = sum(pool.map(lambda text: ask_and_rate(url, model, text, args), train))
     return {"prompts": len(train), "preferred": good, "rate": good / len(train)}
+
+
+def ask_and_rate(url: str, model: str, text: str, args: argparse.Namespace) -> bool:
+    """One user turn: the answer, then +1 for a short one or -1 with a correction for a long one."""
+    answer = post(url + "/chat/completions", {"model": model, "messages": [{"role": "user", "content": text}],
+                                              "max_tokens": args.max_tokens, "temperature": 0})
+    output = answer["choices"][0]["message"]["content"]
+    short = words(output) < args.words
+    feedback = {"completion_id": answer["id"], "rating": 1 if short else -1}
+    if not short:
+        feedback["correction"] = correction(output, max(1, args.words - 5))
+    post(url + "/feedback", feedback)
+    return short
 
 
 def post_models(url: str) -> str:
@@ -141,13 +149,18 @@ def rate(ref: str, held: list[str], args: argparse.Namespace) -> float:
 
 
 def regression_set(args: argparse.Namespace) -> Path:
-    from ils.records import write_examples
-    from ils.tasks.procedural import generate
+    """The gate's fixed set: the first --regression SST-2 dev sentences (the base model scores well above
+    zero there, so a drop is visible; on exact-answer procedural tasks it scores 0 and the gate could not
+    see one)."""
+    from ils.data.build import build_dataset
 
-    path = args.out / "regression.jsonl"
-    if not path.is_file():
-        write_examples(path, generate(["add", "uppercase", "first_last", "extract_number"], n=args.regression, seed=9))
-    return path
+    dest = args.out / "regression"
+    if not (dest / "manifest.json").is_file():
+        build_dataset({"seed": 0, "sources": [{"task": "sentiment", "path": str(SST2 / "dev.tsv"), "name": "sst2",
+                                               "limit": args.regression}],
+                       "splits": {"train": 0.0, "validation": 0.0, "test": 1.0},
+                       "dedup": {"exact": True, "near": False}}, dest, progress=False)
+    return dest
 
 
 def main() -> None:
@@ -158,7 +171,8 @@ def main() -> None:
     p.add_argument("--heldout", type=int, default=100, help="held-out prompts measured before and after")
     p.add_argument("--words", type=int, default=20, help="the user prefers answers under this many words")
     p.add_argument("--max-tokens", type=int, default=64)
-    p.add_argument("--regression", type=int, default=15, help="regression records per task")
+    p.add_argument("--users", type=int, default=8, help="users asking the server at the same time")
+    p.add_argument("--regression", type=int, default=60, help="SST-2 dev sentences in the gate's regression set")
     p.add_argument("--steps", type=int, default=60, help="ils loop --max-steps")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--beta", type=float, default=0.1)
@@ -167,16 +181,21 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{(args.out / 'store.sqlite').resolve()}"
     train, held = prompts(args)
+    clock = [time.perf_counter()]
     with server(args.model, db, args) as url:
         served = collect(url, train, args)
+    clock.append(time.perf_counter())
     from ils.loop import LoopConfig, run_loop
 
     cfg = LoopConfig(regression=str(regression_set(args)), current=args.model, db=db, output=str(args.out / "loop"),
                      objective="dpo", beta=args.beta, max_steps=args.steps, lr=args.lr, tolerance=args.tolerance)
     report = run_loop(cfg)
+    clock.append(time.perf_counter())
     before, after = rate(args.model, held, args), rate(report["run"], held, args)
+    clock.append(time.perf_counter())
+    seconds = dict(zip(("serve_and_rate", "loop", "heldout_rates"), (round(b - a) for a, b in zip(clock, clock[1:]))))
     result = {"served": served, "loop": report, "heldout_rate": {"before": before, "after": after},
-              "promoted": report["status"] == "promoted", "args": vars(args)}
+              "promoted": report["status"] == "promoted", "seconds": seconds, "args": vars(args)}
     (args.out / "preference_loop.json").write_text(json.dumps(result, default=str, indent=1))
     lines = [f"answers rated through ils serve: {served['prompts']}, preferred (< {args.words} words): "
              f"{served['rate']:.3f}; corrections (DPO pairs): {report['data']['train_feedback']} train, "
@@ -184,7 +203,8 @@ def main() -> None:
              f"gate: {report['status']} (regression {report['scores']['regression']}, held-out margin "
              f"{report['scores']['feedback']})",
              f"held-out prompts ({len(held)}), rate of answers under {args.words} words: before {before:.3f}, "
-             f"after {after:.3f} ({'promoted' if result['promoted'] else 'the new version, rejected by the gate'})"]
+             f"after {after:.3f} ({'promoted' if result['promoted'] else 'the new version, rejected by the gate'})",
+             f"wall time, seconds: {seconds}"]
     (args.out / "preference_loop.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -38,11 +38,12 @@ def tune(model: str, train: list, out: Path, args: argparse.Namespace) -> Path:
 
 
 def score(ref: str, tests: dict[str, list], args: argparse.Namespace) -> dict[str, float]:
+    from ils.evaluate.judge import headline_score
     from ils.evaluate.runner import evaluate
     from ils.infer.engine import Engine, Sampling
 
     engine = Engine.load(ref)
-    return {name: evaluate(engine, exs, None, Sampling(32), label=ref, progress=False)["overall"]["score"]
+    return {name: headline_score(evaluate(engine, exs, None, Sampling(32), label=ref, progress=False))
             for name, exs in tests.items()}
 
 

@@ -18,6 +18,8 @@ import argparse
 import csv
 import json
 import statistics
+import sys
+import time
 from pathlib import Path
 
 SST2 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "sst2"
@@ -77,33 +79,55 @@ def tune(kind: str, attack: str | None, eps: float, seed: int, data: dict[str, P
     if (out / "ils.json").is_file() and json.loads((out / "ils.json").read_text()).get("status") == "done":
         return out
     k = KINDS[kind]
-    adv = {"attack": attack, "epsilon": eps, "steps": args.pgd_steps} if attack else {}
+    steps, batch = (args.steps, 16) if kind == "encoder" else (args.gen_steps, args.gen_batch_size)
+    adv = {"attack": attack, "epsilon": eps} if attack else {}
+    if attack == "pgd":
+        adv["steps"] = args.pgd_steps
     cfg = TrainConfig(model=k["model"], data=str(data["train"]), output=str(out), method=k["method"], head=k["head"],
-                      max_steps=args.steps, batch_size=16, lr=k["lr"], warmup_steps=10, eval_every=0, save_every=0,
+                      max_steps=steps, batch_size=batch, lr=k["lr"], warmup_steps=min(10, steps // 4), eval_every=0, save_every=0,
                       max_length=args.max_length, seed=seed, adversarial=adv)
-    return train(cfg)
+    start = time.perf_counter()
+    run = train(cfg)
+    print(f"robustness: trained {out.name} in {time.perf_counter() - start:.0f}s", file=sys.stderr)
+    return run
 
 
 def score(run: Path, folder: Path, args: argparse.Namespace) -> float:
+    """Accuracy of ``run`` on a built set (cached in the run folder)."""
+    cache = run / f"bench-score-{folder.name}-{args.gen_eval or 'all'}.json"
+    if cache.is_file():
+        return json.loads(cache.read_text())["score"]
+    start = time.perf_counter()
+    value = _score(run, folder, args)
+    cache.write_text(json.dumps({"score": value, "seconds": time.perf_counter() - start}))
+    print(f"robustness: {run.name} on {folder.name}: {value:.3f} in {time.perf_counter() - start:.0f}s", file=sys.stderr)
+    return value
+
+
+def _score(run: Path, folder: Path, args: argparse.Namespace) -> float:
     from ils.dataset import read_split
     from ils.evaluate.encoder import evaluate_encoder, is_encoder_run
+    from ils.evaluate.judge import headline_score
     from ils.evaluate.runner import evaluate
     from ils.infer.engines import load_engine
     from ils.infer.protocol import Sampling
 
     records = read_split(folder, "train")
     if is_encoder_run(run):
-        return evaluate_encoder(run, records, None, str(run))["overall"]["score"]
+        return headline_score(evaluate_encoder(run, records, None, str(run)))
     engine = load_engine(str(run), "hf")
+    records = records[:args.gen_eval] if args.gen_eval else records  # generation costs ~100x the encoder's pass
     try:
-        return evaluate(engine, records, None, Sampling(8), str(run), progress=False, likelihood=False)["overall"]["score"]
+        return headline_score(evaluate(engine, records, None, Sampling(8), str(run), progress=False, likelihood=False))
     finally:
         engine.close()
 
 
 def recipe(kind: str, attack: str | None, data: dict[str, Path], args: argparse.Namespace) -> tuple[float, dict]:
     """The epsilon that scores best on perturbed validation (seed 0), and every candidate's score."""
-    grid = [float(e) for e in args.epsilons.split(",")] if attack else [0.0]
+    if attack is None:
+        return 0.0, {}
+    grid = [float(e) for e in args.epsilons.split(",")]
     scores = {e: score(tune(kind, attack, e, 0, data, args), data["val-noisy"], args) for e in grid}
     return max(grid, key=lambda e: scores[e]), scores
 
@@ -131,7 +155,9 @@ def table(rows: list[dict], args: argparse.Namespace) -> str:
               for r in rows]
     return "\n".join(lines) + (f"\n\nSST-2: {args.n} train phrases, {args.val} validation phrases carved from train, "
                                f"{args.dev or 872} dev sentences; noise: typo rate {args.typo_rate}, swap rate "
-                               f"{args.swap_rate}, seed {args.noise_seed}; {args.steps} steps; seeds {args.seeds}\n")
+                               f"{args.swap_rate}, seed {args.noise_seed}; encoder {args.steps} steps of 16, "
+                               f"generative {args.gen_steps} LoRA steps of {args.gen_batch_size}, scored on the first {args.gen_eval or 'all'} "
+                               f"validation and dev sentences; seeds {args.seeds}\n")
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -161,7 +187,11 @@ def main() -> None:
     p.add_argument("--epsilons", default="0.5,2,8", help="candidates chosen among on perturbed validation")
     p.add_argument("--pgd-steps", type=int, default=3)
     p.add_argument("--seeds", default="0")
-    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--steps", type=int, default=300, help="encoder: steps of 16 phrases")
+    p.add_argument("--gen-steps", type=int, default=300, help="generative model: LoRA steps")
+    p.add_argument("--gen-batch-size", type=int, default=16)
+    p.add_argument("--gen-eval", type=int, default=None,
+                   help="generative model: score the first N validation and dev sentences (default: all)")
     p.add_argument("--n", type=int, default=4000, help="training phrases")
     p.add_argument("--val", type=int, default=500, help="validation phrases carved from train")
     p.add_argument("--dev", type=int, default=None, help="dev sentences (default: all 872)")

@@ -252,11 +252,10 @@ def _continual(cfg: LoopConfig, current: str, base: str) -> ContinualOptions:
 def _score(current: str, new: str, regression: list[Example], heldout: list[Example], cfg: LoopConfig,
            out: Path) -> dict[str, Any]:
     from ils.evaluate.judge import headline_score
+    from ils.evaluate.routed import RoutedEngine, is_routed_run
     from ils.evaluate.runner import evaluate
     from ils.infer.engines import load_engine
     from ils.infer.protocol import Sampling
-
-    from ils.evaluate.routed import RoutedEngine, is_routed_run
 
     scores: dict[str, Any] = {"regression": {}, "feedback": {}}
     for label, ref in (("current", current), ("new", new)):

@@ -88,9 +88,8 @@ class Engines:
         self.batch_size, self.engine, self.dtype, self.cache = batch_size, engine, dtype, {}
 
     def get(self, ref: str) -> Engine:
-        from ils.infer.engines import load_engine
-
         from ils.evaluate.routed import RoutedEngine, is_routed_run
+        from ils.infer.engines import load_engine
 
         if ref not in self.cache:  # a run with one adapter per task routes each prompt to one of them
             self.cache[ref] = (RoutedEngine.load(ref, self.batch_size) if is_routed_run(ref) else
