@@ -84,7 +84,7 @@ def worker_trl(data: Path, steps: int, out: Path, best: bool = False) -> list[tu
             counted.append(int(inputs["attention_mask"].sum()))
             return super().compute_loss(model, inputs, *a, **kw)
 
-    tuned = dict(gradient_checkpointing=False, group_by_length=True) if best else {}
+    tuned = dict(gradient_checkpointing=False, train_sampling_strategy="group_by_length") if best else {}
     args = SFTConfig(output_dir=str(out), use_cpu=True, max_steps=steps, per_device_train_batch_size=BATCH,
                      max_length=MAX_LEN, report_to=[], save_strategy="no", logging_steps=10**6,
                      bf16=has_bf16_units(), **tuned)
