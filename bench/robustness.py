@@ -184,7 +184,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("bench-out/robustness"))
     p.add_argument("--kinds", default="encoder,generative")
     p.add_argument("--attacks", default="none,fgm,pgd")
-    p.add_argument("--epsilons", default="0.5,2,8", help="candidates chosen among on perturbed validation")
+    p.add_argument("--epsilons", default="0.01,0.05,0.1,0.5", help="candidates chosen among on perturbed validation")
     p.add_argument("--pgd-steps", type=int, default=3)
     p.add_argument("--seeds", default="0")
     p.add_argument("--steps", type=int, default=300, help="encoder: steps of 16 phrases")
