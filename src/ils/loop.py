@@ -19,9 +19,7 @@ continual options of ``ils train`` (``ils.train.continual``), set for the versio
 
 from __future__ import annotations
 
-import hashlib
 import random
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +27,7 @@ from pydantic import Field
 
 from ils.config import ContinualOptions, LoraOptions, PreferenceOptions, Strict, TrainConfig
 from ils.errors import ILSError
+from ils.feedback_data import decontaminate, norm, prompt_text, split_heldout
 from ils.io import RunDir, write_json
 from ils.records import Example
 from ils.store import open_store
@@ -115,7 +114,7 @@ def feedback_examples(rows: list[dict]) -> tuple[list[Example], dict[str, int]]:
             continue
         ex = Example(messages=[*row["prompt"], {"role": "assistant", "content": target}],
                      id=f"feedback-{row['id']}", source=f"feedback:{row['id']}", meta={"rating": row["rating"]})
-        key = _norm(_prompt_text(ex))
+        key = norm(prompt_text(ex))
         if key in by_prompt:
             drops["duplicate prompt (newer feedback kept)"] = drops.get("duplicate prompt (newer feedback kept)", 0) + 1
         by_prompt[key] = ex
@@ -128,25 +127,6 @@ def _unusable(row: dict, target: str | None) -> str | None:
     if not target or not target.strip():
         return "not accepted and no correction"
     return None
-
-
-def _prompt_text(ex: Example) -> str:
-    return "\n".join(m["content"] for m in ex.prompt_messages)
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.findall(r"\w+", text.lower()))
-
-
-def decontaminate(examples: list[Example], against: list[Example], n: int = 8) -> tuple[list[Example], int]:
-    """Drop examples whose prompt equals a regression prompt or shares an n-word run with one
-    (``ils.data.decontaminate``, the filter ``ils data build`` uses)."""
-    from ils.data.decontaminate import build_index
-
-    index = build_index([t for ex in against for t in (_prompt_text(ex), ex.instruction)], n)
-    kept = [ex for ex in examples
-            if index.match(_prompt_text(ex)) is None and index.match(ex.instruction) is None]
-    return kept, len(examples) - len(kept)
 
 
 def _check(cfg: LoopConfig) -> None:
@@ -170,7 +150,7 @@ def build_loop_data(rows: list[dict], regression: list[Example], replay: list[Ex
     if len(examples) < 2:
         raise ILSError(f"ils loop: {len(examples)} usable feedback examples (need 2: one to train, one held out); "
                        f"dropped: {drops or 'none'}")
-    train, heldout = _split(examples, cfg.heldout)
+    train, heldout = split_heldout(examples, cfg.heldout)
     replay, _ = decontaminate(replay, regression)
     rng = random.Random(cfg.seed)
     sample = rng.sample(replay, min(len(replay), round(cfg.replay_ratio * len(train))))
@@ -179,13 +159,6 @@ def build_loop_data(rows: list[dict], regression: list[Example], replay: list[Ex
     manifest = {"feedback_rows": len(rows), "train_feedback": len(train), "heldout_feedback": len(heldout),
                 "replay": len(sample), "replay_pool": len(replay), "dropped": drops}
     return {"train": mixed, "heldout": heldout, "manifest": manifest}
-
-
-def _split(examples: list[Example], share: float) -> tuple[list[Example], list[Example]]:
-    """Stable split by id hash, so a feedback row stays on the same side as more feedback arrives."""
-    ranked = sorted(examples, key=lambda ex: hashlib.sha256(ex.id.encode()).hexdigest())
-    k = min(len(ranked) - 1, max(1, round(share * len(ranked))))
-    return ranked[k:], ranked[:k]
 
 
 def _write_data(folder: Path, data: dict) -> None:

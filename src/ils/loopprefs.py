@@ -15,17 +15,16 @@ import random
 from typing import Any
 
 from ils.errors import ILSError
+from ils.feedback_data import decontaminate, norm, prompt_text, split_heldout
 from ils.preference import LABEL, REJECTED, feedback_pairs, feedback_ratings
 from ils.records import Example
 
 
 def preference_data(rows: list[dict], regression: list[Example], replay: list[Example], cfg: Any) -> dict:
-    from ils.loop import _norm, _prompt_text, _split, decontaminate
-
     made = feedback_pairs(rows) if cfg.objective == "dpo" else feedback_ratings(rows)
     by_prompt: dict[tuple, Example] = {}
     for ex in made:  # oldest first: a newer answer to the same prompt (and of the same kind) replaces it
-        by_prompt[(_norm(_prompt_text(ex)), ex.meta.get(LABEL))] = ex
+        by_prompt[(norm(prompt_text(ex)), ex.meta.get(LABEL))] = ex
     kept, contaminated = decontaminate(list(by_prompt.values()), regression)
     drops = {"duplicate prompt (newer feedback kept)": len(made) - len(by_prompt),
              "in the regression set": contaminated}
@@ -33,7 +32,7 @@ def preference_data(rows: list[dict], regression: list[Example], replay: list[Ex
         what = "corrections (dpo pairs)" if cfg.objective == "dpo" else "rated answers"
         raise ILSError(f"ils loop --objective {cfg.objective}: {len(kept)} usable {what}; need 2 (one to train, "
                        f"one held out); dropped: {drops}")
-    train, heldout = _split(kept, cfg.heldout)
+    train, heldout = split_heldout(kept, cfg.heldout)
     sample = _replay(replay, regression, len(train), cfg) if cfg.objective == "kto" else []
     mixed = train + sample
     random.Random(cfg.seed).shuffle(mixed)
@@ -44,8 +43,6 @@ def preference_data(rows: list[dict], regression: list[Example], replay: list[Ex
 
 
 def _replay(replay: list[Example], regression: list[Example], n_train: int, cfg: Any) -> list[Example]:
-    from ils.loop import decontaminate
-
     clean, _ = decontaminate(replay, regression)
     sample = random.Random(cfg.seed).sample(clean, min(len(clean), round(cfg.replay_ratio * n_train)))
     return [ex.model_copy(update={"meta": {**ex.meta, LABEL: True}}) for ex in sample]

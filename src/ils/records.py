@@ -21,11 +21,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from ils.errors import ConfigError, DataError, RecordError
 from ils.io import atomic_path, dumps, parse_json, read_text, text_lines
+from ils.preference_rows import SHAREGPT_ROLES, preference_row
 
 Role = Literal["system", "user", "assistant"]
 LAYOUTS = ("alpaca", "sharegpt", "messages")
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
-                  "system": "system", "bot": "assistant", "model": "assistant"}
 TO_SHAREGPT = {"user": "human", "assistant": "gpt", "system": "system"}
 
 
@@ -116,10 +115,8 @@ def from_row(row: dict) -> Example:
     if layout == "alpaca":
         return _from_alpaca_row(row, extra)
     if layout in ("preference", "kto"):
-        from ils.preference import from_preference_row
-
         try:
-            return from_preference_row(row, layout, extra)
+            return Example.model_validate(preference_row(row, layout, extra))
         except KeyError as e:
             raise _FieldError(str(e.args[0]), "missing") from None
         except ValueError as e:

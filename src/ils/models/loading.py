@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ils.errors import ModelSourceError
 from ils.models.chat import ensure_chat_template
 from ils.models.sources import resolve
-
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """transformers' load report (a table of unexpected and missing keys) and progress bars off.
-
-    An encoder loaded under a new head always has both: the pre-training head's weights are unused and
-    the new classifier starts fresh. The table looks like a failure to a newcomer and says nothing a
-    head's ``build`` does not already know; real load errors still raise."""
-    from transformers.utils import logging as hf_logging
-
-    before = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(before)
 
 
 def load_tokenizer(folder: str | Path) -> Any:

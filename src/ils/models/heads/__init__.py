@@ -11,7 +11,9 @@ unchanged. ``HeadSpec`` is what a run folder stores to rebuild its head (``ils.j
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,11 +114,27 @@ def _auto(auto_class: str, folder: Path, spec: HeadSpec, dtype: Any, **kw: Any) 
     labels = {} if spec.labels is None else {
         "num_labels": len(spec.labels), "id2label": dict(enumerate(spec.labels)),
         "label2id": {n: i for i, n in enumerate(spec.labels)}}
-    from ils.models.loading import quiet_transformers
-
     with quiet_transformers():  # no "LOAD REPORT" table: a new head's fresh classifier is expected
         return getattr(transformers, auto_class).from_pretrained(str(folder), dtype=dtype or torch.float32,
                                                                  **labels, **kw)
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' load report (a table of unexpected and missing keys) and progress bars off.
+
+    An encoder loaded under a new head always has both: the pre-training head's weights are unused and
+    the new classifier starts fresh. The table looks like a failure to a newcomer and says nothing a
+    head's ``build`` does not already know; real load errors still raise."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(before)
 
 
 def collate_items(items: list, pad_id: int) -> dict:
