@@ -19,7 +19,8 @@ from ils.preference import LABEL, is_pair, is_rated, rejected_example
 from ils.records import Example
 from ils.train.batching import collate
 from ils.train.objectives import OBJECTIVES, Objective, Tensors
-from ils.train.objectives.logps import batch_logps, encode, reference_of, sequence_logps, stored_or_computed
+from ils.train.objectives.logps import (batch_logps, encode, encoded_records, reference_of, sequence_logps,
+                                        stored_or_computed)
 
 
 class Rated(NamedTuple):
@@ -103,12 +104,7 @@ class KTO(Objective):
     stored = "reference.safetensors"
 
     def load_data(self, cfg: Any, tok: Any) -> Any:
-        from ils.train.data import TrainData, data_fingerprint, read_records
-
-        train, val = read_records(cfg)
-        return TrainData(encode_rated(train, tok, cfg.max_length, "training"),
-                         encode_rated(val, tok, cfg.max_length, "validation") if val else [],
-                         data_fingerprint(cfg), sorted({ex.task for ex in train if ex.task}))
+        return encoded_records(cfg, tok, encode_rated)
 
     def prepare(self, model: Any, tok: Any, data: Any, cfg: Any, run_root: Path | None) -> Tensors:
         def compute() -> Tensors:

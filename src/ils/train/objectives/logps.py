@@ -69,3 +69,14 @@ def stored_or_computed(run_root: Path | None, name: str, compute: Any) -> dict[s
     if path is not None and path.is_file():
         return load_file(path)
     return compute()
+
+
+def encoded_records(cfg: Any, tok: Any, encoder: Any) -> Any:
+    """The run's train and validation records encoded by ``encoder`` (pairs for DPO, rated answers
+    for KTO) as the loop's TrainData."""
+    from ils.train.data import TrainData, data_fingerprint, read_records
+
+    train, val = read_records(cfg)
+    return TrainData(encoder(train, tok, cfg.max_length, "training"),
+                     encoder(val, tok, cfg.max_length, "validation") if val else [],
+                     data_fingerprint(cfg), sorted({ex.task for ex in train if ex.task}))
