@@ -1,9 +1,10 @@
 """Single-stream decode speed of the ``llamacpp`` engine on a GGUF (target: >= 90 tok/s on the q8_0 export
-of the default model), beside llama-cpp-python's own ``create_completion`` on the same file as the peer.
+of the default model), beside llama-cpp-python's own ``create_completion`` on the same file as the peer,
+at its defaults (flash attention off) and at its best here (flash attention on, as the engine runs it).
 
 Greedy, one prompt at a time (a raw text to continue), the KV cache cleared before each run. Decode
 tok/s counts the tokens after the first over the time after the first (prefill excluded); prefill
-tok/s is the prompt over the time to the first token. Rounds interleave the two rows; medians are printed.
+tok/s is the prompt over the time to the first token. Rounds interleave the rows; medians are printed.
 
     python bench/llamacpp_decode.py FILE.gguf [--threads 2] [--tokens 128] [--rounds 5]
 
@@ -22,7 +23,8 @@ import time
 # and decode speed needs a long answer. Every row generates --tokens tokens (finish "length").
 PROMPT = ("The storm reached the island a little after midnight. The lighthouse keeper, who had kept the "
           "lamp burning for thirty years, climbed the stairs once more and")
-PEER = "llama-cpp-python create_completion"
+PEER = "llama-cpp-python create_completion, defaults (flash attention off)"
+PEER_BEST = "llama-cpp-python create_completion, flash attention on"
 
 
 def ils_row(engine, tokens: int) -> tuple[float, float]:
@@ -62,20 +64,24 @@ def main() -> None:
     args = ap.parse_args()
     from ils.infer.engines import load_engine
 
+    from llama_cpp import Llama
+
     engine = load_engine(args.gguf, "llamacpp", threads=args.threads, context=2048)
+    plain = Llama(args.gguf, n_ctx=2048, n_threads=args.threads, n_threads_batch=args.threads, verbose=False)
     ids = engine.tokens(PROMPT)
-    rows: dict[str, list[tuple[float, float]]] = {PEER: [], "ILS llamacpp engine": []}
+    rows: dict[str, list[tuple[float, float]]] = {PEER: [], PEER_BEST: [], "ILS llamacpp engine": []}
     for r in range(args.rounds):
-        rows[PEER].append(peer_row(engine.llm, ids, args.tokens))
+        rows[PEER].append(peer_row(plain, ids, args.tokens))
+        rows[PEER_BEST].append(peer_row(engine.llm, ids, args.tokens))  # the engine's own Llama: same settings
         rows["ILS llamacpp engine"].append(ils_row(engine, args.tokens))
         print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1][0]:.1f} tok/s" for k, v in rows.items()),
               flush=True)
     peer = statistics.median(d for d, _ in rows[PEER])
     print(f"\n{args.gguf}, {args.threads} threads, {len(ids)}-token prompt, up to {args.tokens} new tokens")
-    print(f"{'':38}{'decode tok/s':>14}{'prefill tok/s':>15}{'vs peer':>9}")
+    print(f"{'':66}{'decode tok/s':>14}{'prefill tok/s':>15}{'vs defaults':>13}")
     for name, v in rows.items():
         decode = statistics.median(d for d, _ in v)
-        print(f"{name:38}{decode:14.1f}{statistics.median(p for _, p in v):15.1f}{decode / peer:8.2f}x")
+        print(f"{name:66}{decode:14.1f}{statistics.median(p for _, p in v):15.1f}{decode / peer:12.2f}x")
 
 
 if __name__ == "__main__":

@@ -81,8 +81,10 @@ class LlamaCppEngine(Engine):
         self.context = min(context or 8192, trained_context(path))
         try:
             n = _threads(threads)
+            # flash attention on, as llama.cpp itself chooses on CPU ("auto"); llama-cpp-python turns it
+            # off unless asked. Here it is 12% faster decoding and 40% faster prefill (docs/export.md).
             self.llm = Llama(str(path), n_ctx=self.context, n_threads=n, n_threads_batch=n,
-                             n_batch=batch_size, verbose=False)
+                             n_batch=batch_size, flash_attn=True, verbose=False)
         except (ValueError, RuntimeError) as e:
             raise EngineError(f"{path}: llama.cpp cannot load this GGUF ({e})") from None
         self._template = _chat_formatter(self.llm)
