@@ -214,3 +214,25 @@ def test_reload_without_body_serves_the_stores_current_version(server, lora_run)
     r = httpx.post(server.url + "/admin/reload", timeout=120)
     assert r.status_code == 200 and r.json()["version"] == "v7"
     assert httpx.get(server.url + "/health").json()["version"] == "v7"
+
+
+def test_echoed_logprobs_come_from_the_cache_the_second_time_and_equal_a_fresh_read(client, server):
+    """lm-evaluation-harness scores options with echo + logprobs: the second option of a prompt reads
+    the prompt's log-probs from the prefix cache instead of running the prompt again."""
+    base, engine = server.state.pool.base_id, server.state.pool.engine
+    prompt = "The keeper climbed the stairs of the old lighthouse once more, and the answer he gave was "
+
+    def echo(option: str) -> tuple[list[float], int]:
+        ran = engine.sched.tokens_run
+        r = client.completions.create(model=base, prompt=prompt + option, max_tokens=1, temperature=0,
+                                      echo=True, logprobs=1)
+        return r.choices[0].logprobs.token_logprobs, engine.sched.tokens_run - ran
+
+    first, _ = echo(" forty two")
+    second, cached_run = echo(" seven")
+    engine.sched.prefix.blocks.clear()
+    fresh, fresh_run = echo(" seven")
+    shared = next(i for i, (a, b) in enumerate(zip(first, second)) if a != pytest.approx(b, abs=1e-4))
+    assert shared > 16  # a block or more of the prompt was scored alike
+    assert second[1:-1] == pytest.approx(fresh[1:-1], abs=1e-4)  # the last one is the generated token's
+    assert cached_run < len(fresh) / 2 < fresh_run  # echo and answer together ran under half the prompt

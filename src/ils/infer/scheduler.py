@@ -140,9 +140,34 @@ class Scheduler:
         self.cache.ensure(len(self.by_row), max(x.need(self.context) for x in self.running), self.max_rows)
         r.keys = block_keys(r.tokens, r.adapter, r.first_logit(), self.prefix.block)
         hits = self.prefix.match(r.keys, r.first_logit())
-        if hits:
-            self.cache.write(r.row, 0, self.prefix.fetch(r.keys[:hits]))
-            r.computed = r.cached = hits * self.prefix.block
+        upto = self._reuse_scores(r, hits) if r.scoring else hits * self.prefix.block
+        if upto:
+            kv = self.prefix.fetch(r.keys[:-(-upto // self.prefix.block)])
+            self.cache.write(r.row, 0, kv[:, :, :, :upto])
+            r.computed = r.cached = upto
+
+    def _reuse_scores(self, r: Request, hits: int) -> int:
+        """A scoring request also skips the blocks after its first scored token whose log-probs are
+        stored, taking them as its own; the last position before the first unknown token is run
+        again, since its logits score that token. Returns how many positions come from the cache."""
+        b = self.prefix.block
+        keys = block_keys(r.tokens, r.adapter, len(r.tokens), b)
+        found: list[list[float]] = []
+        while hits + len(found) < len(keys):
+            n = hits + len(found)
+            values = self.prefix.scored(keys[n], max(0, r.score_from - n * b))
+            if values is None:
+                break
+            found.append(values)
+        if not found:
+            return hits * b
+        r.keys, upto = keys, (hits + len(found)) * b
+        values = [v for block in found for v in block][max(0, r.score_from - hits * b):]
+        r.logprob += sum(values)
+        if r.token_logprobs is not None:
+            r.token_logprobs.extend(values)
+        self.prefix.count(upto - 1 - r.first_logit(), upto - 1 - r.first_logit())
+        return upto - 1
 
     # -- one step ---------------------------------------------------------------------------
     def step(self) -> int:
@@ -280,13 +305,18 @@ class Scheduler:
             self.waiting.rotate(1)  # added last: move it to the front
         r.spawned = True
 
-    def _remember(self, r: Request, upto: int) -> None:
-        """Put the row's full blocks before ``upto`` into the prefix cache."""
+    def _remember(self, r: Request, upto: int, scores: list[float] | None = None) -> None:
+        """Put the row's full blocks before ``upto`` into the prefix cache; with ``scores`` (a scoring
+        request's log-prob of each token from its ``score_from`` on), each block keeps its tokens' own."""
         keys = block_keys(r.tokens, r.adapter, upto, self.prefix.block)
-        b = self.prefix.block
+        b, nan = self.prefix.block, float("nan")
+        by_pos = [nan] * (r.score_from or 0) + list(scores or [])
         for i, key in enumerate(keys[r.cached // b:], start=r.cached // b):
+            mine = (by_pos[i * b:(i + 1) * b] + [nan] * b)[:b] if scores is not None else None
             if key not in self.prefix.blocks:
-                self.prefix.put(key, self.cache.read(r.row, i * b, (i + 1) * b))
+                self.prefix.put(key, self.cache.read(r.row, i * b, (i + 1) * b), mine)
+            elif mine is not None:
+                self.prefix.put(key, self.prefix.blocks[key], mine)
 
     def _finish(self, r: Request, reason: str, error: str | None = None) -> None:
         if r.finish is not None:
@@ -297,7 +327,8 @@ class Scheduler:
             r.stream.flush()
         if r.row >= 0:
             if reason in ("stop", "length") and r.scoring:
-                self._remember(r, r.score_from)
+                self._remember(r, r.score_from if r.token_logprobs is None else len(r.tokens),
+                               r.token_logprobs)
             self.by_row[r.row] = None
             r.row = -1
         if r.on_text is not None and r.stream is not None:

@@ -156,6 +156,11 @@ async def _answer(state: ServerState, req: SamplingFields, kind: str, items: lis
     ids = [pool.encode(kind, item) for item in items]
     _check_room(state, req, ids, max_new)
     job, echo = Job(pool.engine), _echo_job(state, req, kind, ids, adapter)
+    try:  # the prompt is scored first, so the answer starts from the blocks (and log-probs) it leaves
+        echoed = await echo.wait() if echo else None
+    finally:
+        if echo:
+            echo.abort()
     try:
         job.start([x for x in ids for _ in range(req.n)], _settings(req, max_new, len(ids)), pool.route(adapter))
     except EngineError as e:  # the model was swapped out between the check and the submit
@@ -168,11 +173,8 @@ async def _answer(state: ServerState, req: SamplingFields, kind: str, items: lis
         return sse(stream_events(job, answer, log, _include_usage(req)))
     try:
         done = await job.wait()
-        echoed = await echo.wait() if echo else None
     finally:
         job.abort()
-        if echo:
-            echo.abort()
     await log(done)
     return _with_logprobs(answer.body(done), req, pool, items, echoed, done)
 

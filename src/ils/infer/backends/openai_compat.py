@@ -111,18 +111,19 @@ class OpenAIEngine(Engine):
     def score(self, prompts: Sequence[Prompt], options: Sequence[Sequence[str]], *,
               adapter: str | None = None) -> list[list[float]]:
         texts = [self._text(p) for p in prompts]
-        pairs = [(i, j) for i, opts in enumerate(options) for j in range(len(opts))]
         model, abort = adapter or self.model, threading.Event()
+        out: list[list[float]] = [[0.0] * len(opts) for opts in options]
+        # Each prompt's first option before the rest: a server with a prefix cache (vLLM, ils serve,
+        # which also keeps the log-probs it echoed) reads the prompt once, not once per option.
+        for pairs in ([(i, 0) for i, o in enumerate(options) if o],
+                      [(i, j) for i, o in enumerate(options) for j in range(1, len(o))]):
+            def one(k: int, pairs: list = pairs) -> float:
+                i, j = pairs[k]
+                return self._request(lambda c, url: self._option_logprob(c, url, texts[i], options[i][j], model),
+                                     model, abort)
 
-        def one(k: int) -> float:
-            i, j = pairs[k]
-            return self._request(lambda c, url: self._option_logprob(c, url, texts[i], options[i][j], model),
-                                 model, abort)
-
-        flat = self._map(one, len(pairs), abort)
-        out: list[list[float]] = [[] for _ in prompts]
-        for (i, _), s in zip(pairs, flat):
-            out[i].append(s)
+            for (i, j), value in zip(pairs, self._map(one, len(pairs), abort)):
+                out[i][j] = value
         return out
 
     def count_tokens(self, prompt: Prompt) -> int:
