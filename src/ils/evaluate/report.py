@@ -157,7 +157,8 @@ def breakdowns(reports: dict[str, dict]) -> list[tuple[str, str, list[tuple]]]:
         for task, r in rep["tasks"].items():
             per = next((r[k] for k in BREAKDOWNS if r.get(k)), None)
             if per:
-                rows = [(name, v["precision"], v["recall"], v.get("f1-score", v.get("f1")), v["support"])
+                rows = [(name, v["precision"], v["recall"], v.get("f1-score", v.get("f1")),
+                         int(v["support"]))  # a count (seqeval reports it as a float)
                         for name, v in sorted(per.items())]
                 out.append((task, mode, rows))
     return out
