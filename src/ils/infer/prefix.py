@@ -74,9 +74,9 @@ class PrefixStore:
         while len(self.blocks) > self.capacity:
             self.scores.pop(self.blocks.popitem(last=False)[0], None)
 
-    def count(self, lookup: int, hits: int) -> None:
+    def served(self, tokens: int) -> None:
         """Tokens served from stored log-probs count for the hit rate like those from keys and values."""
-        self.lookup_tokens, self.hit_tokens = self.lookup_tokens + lookup, self.hit_tokens + hits
+        self.lookup_tokens, self.hit_tokens = self.lookup_tokens + tokens, self.hit_tokens + tokens
 
     def hit_rate(self) -> float:
         return self.hit_tokens / self.lookup_tokens if self.lookup_tokens else 0.0

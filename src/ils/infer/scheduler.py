@@ -138,11 +138,13 @@ class Scheduler:
         r.row = len(self.by_row)
         self.by_row.append(r)
         self.cache.ensure(len(self.by_row), max(x.need(self.context) for x in self.running), self.max_rows)
-        r.keys = block_keys(r.tokens, r.adapter, r.first_logit(), self.prefix.block)
-        hits = self.prefix.match(r.keys, r.first_logit())
-        upto = self._reuse_scores(r, hits) if r.scoring else hits * self.prefix.block
+        b = self.prefix.block
+        # a scoring request may read on past its first scored token (stored log-probs): every block's key
+        r.keys = block_keys(r.tokens, r.adapter, len(r.tokens) if r.scoring else r.first_logit(), b)
+        hits = self.prefix.match(r.keys[:r.first_logit() // b], r.first_logit())
+        upto = self._reuse_scores(r, hits) if r.scoring else hits * b
         if upto:
-            kv = self.prefix.fetch(r.keys[:-(-upto // self.prefix.block)])
+            kv = self.prefix.fetch(r.keys[:-(-upto // b)])
             self.cache.write(r.row, 0, kv[:, :, :, :upto])
             r.computed = r.cached = upto
 
@@ -151,22 +153,21 @@ class Scheduler:
         stored, taking them as its own; the last position before the first unknown token is run
         again, since its logits score that token. Returns how many positions come from the cache."""
         b = self.prefix.block
-        keys = block_keys(r.tokens, r.adapter, len(r.tokens), b)
         found: list[list[float]] = []
-        while hits + len(found) < len(keys):
+        while hits + len(found) < len(r.keys):
             n = hits + len(found)
-            values = self.prefix.scored(keys[n], max(0, r.score_from - n * b))
+            values = self.prefix.scored(r.keys[n], max(0, r.score_from - n * b))
             if values is None:
                 break
             found.append(values)
         if not found:
             return hits * b
-        r.keys, upto = keys, (hits + len(found)) * b
+        upto = (hits + len(found)) * b
         values = [v for block in found for v in block][max(0, r.score_from - hits * b):]
         r.logprob += sum(values)
         if r.token_logprobs is not None:
             r.token_logprobs.extend(values)
-        self.prefix.count(upto - 1 - r.first_logit(), upto - 1 - r.first_logit())
+        self.prefix.served(upto - 1 - r.first_logit())
         return upto - 1
 
     # -- one step ---------------------------------------------------------------------------

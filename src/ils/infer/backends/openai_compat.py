@@ -113,17 +113,20 @@ class OpenAIEngine(Engine):
         texts = [self._text(p) for p in prompts]
         model, abort = adapter or self.model, threading.Event()
         out: list[list[float]] = [[0.0] * len(opts) for opts in options]
-        # Each prompt's first option before the rest: a server with a prefix cache (vLLM, ils serve,
-        # which also keeps the log-probs it echoed) reads the prompt once, not once per option.
-        for pairs in ([(i, 0) for i, o in enumerate(options) if o],
-                      [(i, j) for i, o in enumerate(options) for j in range(1, len(o))]):
-            def one(k: int, pairs: list = pairs) -> float:
+
+        def run(pairs: list[tuple[int, int]]) -> None:
+            def one(k: int) -> float:
                 i, j = pairs[k]
                 return self._request(lambda c, url: self._option_logprob(c, url, texts[i], options[i][j], model),
                                      model, abort)
 
             for (i, j), value in zip(pairs, self._map(one, len(pairs), abort)):
                 out[i][j] = value
+
+        # Each prompt's first option before the rest: a server with a prefix cache (vLLM, ils serve,
+        # which also keeps the log-probs it echoed) reads the prompt once, not once per option.
+        run([(i, 0) for i, o in enumerate(options) if o])
+        run([(i, j) for i, o in enumerate(options) for j in range(1, len(o))])
         return out
 
     def count_tokens(self, prompt: Prompt) -> int:

@@ -128,13 +128,15 @@ def quiet_transformers() -> Iterator[None]:
     head's ``build`` does not already know; real load errors still raise."""
     from transformers.utils import logging as hf_logging
 
-    before = hf_logging.get_verbosity()
+    before, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(before)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def collate_items(items: list, pad_id: int) -> dict:
