@@ -3,14 +3,17 @@
 is measured before and after, with the regression gate on.
 
 The user prefers short answers: under --words words (20). For each of --n prompts (300) it asks the server
-over HTTP (/v1/chat/completions), then posts /v1/feedback: +1 for a short answer; -1 with a correction
-(the answer's first sentence cut to --words - 5 words) for a long one. Corrections become DPO pairs
+over HTTP (/v1/chat/completions), then posts /v1/feedback: +1 for a short answer (at least 3 words: an empty
+answer is short but answers nothing); -1 with a correction (the answer's first sentence cut to --words - 5
+words) for a long one, -1 alone for one under 3 words. Corrections become DPO pairs
 (chosen = the correction, rejected = the answer). The loop trains from the served model, scores both
 versions on a fixed regression set (SST-2 dev sentences) and on held-out feedback, and promotes only if the
 regression score drops by at most --tolerance and the held-out margin rises. Prompts are made from
 question templates over topics; the held-out prompts use topics no training prompt names.
 
     PYTHONPATH=src python bench/preference_loop.py --out bench-out/preference-loop
+    # another loop setting on the same feedback (no second round of asking):
+    PYTHONPATH=src python bench/preference_loop.py --out OUT2 --feedback-from bench-out/preference-loop --sft-weight 0
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ TOPICS = ("photosynthesis gravity volcanoes rainbows tides magnets vaccines brea
 
 def words(text: str) -> int:
     return len(re.findall(r"\S+", text))
+
+
+def preferred(text: str, limit: int) -> bool:
+    """What the simulated user wants: an answer (3 words or more) under ``limit`` words."""
+    return 3 <= words(text) < limit
 
 
 def prompts(args: argparse.Namespace) -> tuple[list[str], list[str]]:
@@ -123,12 +131,12 @@ def ask_and_rate(url: str, model: str, text: str, args: argparse.Namespace) -> b
     answer = post(url + "/chat/completions", {"model": model, "messages": [{"role": "user", "content": text}],
                                               "max_tokens": args.max_tokens, "temperature": 0})
     output = answer["choices"][0]["message"]["content"]
-    short = words(output) < args.words
-    feedback = {"completion_id": answer["id"], "rating": 1 if short else -1}
-    if not short:
+    good = preferred(output, args.words)
+    feedback = {"completion_id": answer["id"], "rating": 1 if good else -1}
+    if words(output) >= args.words:
         feedback["correction"] = correction(output, max(1, args.words - 5))
     post(url + "/feedback", feedback)
-    return short
+    return good
 
 
 def post_models(url: str) -> str:
@@ -136,7 +144,7 @@ def post_models(url: str) -> str:
         return json.loads(r.read())["data"][0]["id"]
 
 
-def rate(ref: str, held: list[str], args: argparse.Namespace) -> float:
+def rate(ref: str, held: list[str], args: argparse.Namespace) -> tuple[float, list[str]]:
     from ils.infer.engines import load_engine
     from ils.infer.protocol import Sampling
 
@@ -145,7 +153,7 @@ def rate(ref: str, held: list[str], args: argparse.Namespace) -> float:
         answers = engine.chat([[{"role": "user", "content": t}] for t in held], Sampling(args.max_tokens))
     finally:
         engine.close()
-    return sum(words(a) < args.words for a in answers) / len(held)
+    return sum(preferred(a, args.words) for a in answers) / len(held), answers
 
 
 def regression_set(args: argparse.Namespace) -> Path:
@@ -163,6 +171,17 @@ def regression_set(args: argparse.Namespace) -> Path:
     return dest
 
 
+def feedback(args: argparse.Namespace, db: str, train: list[str]) -> dict:
+    """Ask and rate through a real server, or copy the store of an earlier run (--feedback-from)."""
+    if args.feedback_from:
+        import shutil
+
+        shutil.copyfile(args.feedback_from / "store.sqlite", args.out / "store.sqlite")
+        return json.loads((args.feedback_from / "preference_loop.json").read_text())["served"]
+    with server(args.model, db, args) as url:
+        return collect(url, train, args)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("bench-out/preference-loop"))
@@ -176,35 +195,47 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=60, help="ils loop --max-steps")
     p.add_argument("--lr", type=float, default=5e-4)
     p.add_argument("--beta", type=float, default=0.1)
+    p.add_argument("--sft-weight", type=float, default=1.0, help="ils loop --sft-weight (RPO's SFT term)")
     p.add_argument("--tolerance", type=float, default=0.02)
+    p.add_argument("--feedback-from", type=Path, help="reuse the feedback store of an earlier run's --out")
+    p.add_argument("--seed", type=int, default=0, help="the loop's seed (LoRA init, data order)")
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     db = f"sqlite:///{(args.out / 'store.sqlite').resolve()}"
     train, held = prompts(args)
     clock = [time.perf_counter()]
-    with server(args.model, db, args) as url:
-        served = collect(url, train, args)
+    served = feedback(args, db, train)
     clock.append(time.perf_counter())
     from ils.loop import LoopConfig, run_loop
 
     cfg = LoopConfig(regression=str(regression_set(args)), current=args.model, db=db, output=str(args.out / "loop"),
-                     objective="dpo", beta=args.beta, max_steps=args.steps, lr=args.lr, tolerance=args.tolerance)
+                     objective="dpo", beta=args.beta, max_steps=args.steps, lr=args.lr, tolerance=args.tolerance,
+                     sft_weight=args.sft_weight, seed=args.seed)
     report = run_loop(cfg)
     clock.append(time.perf_counter())
-    before, after = rate(args.model, held, args), rate(report["run"], held, args)
+    (before, said_before), (after, said_after) = rate(args.model, held, args), rate(report["run"], held, args)
     clock.append(time.perf_counter())
     seconds = dict(zip(("serve_and_rate", "loop", "heldout_rates"), (round(b - a) for a, b in zip(clock, clock[1:]))))
     result = {"served": served, "loop": report, "heldout_rate": {"before": before, "after": after},
-              "promoted": report["status"] == "promoted", "seconds": seconds, "args": vars(args)}
+              "promoted": report["status"] == "promoted", "seconds": seconds, "args": vars(args),
+              "heldout_answers": [{"prompt": q, "before": b, "after": a} for q, b, a in zip(held, said_before, said_after)]}
     (args.out / "preference_loop.json").write_text(json.dumps(result, default=str, indent=1))
-    lines = [f"answers rated through ils serve: {served['prompts']}, preferred (< {args.words} words): "
+    write_summary(args, result, len(held))
+
+
+def write_summary(args: argparse.Namespace, result: dict, n_held: int) -> None:
+    served, report, rates = result["served"], result["loop"], result["heldout_rate"]
+    lines = [f"answers rated through ils serve: {served['prompts']}, preferred (3 to {args.words - 1} words): "
              f"{served['rate']:.3f}; corrections (DPO pairs): {report['data']['train_feedback']} train, "
              f"{report['data']['heldout_feedback']} held out",
+             f"loop: dpo, beta {args.beta}, sft_weight {args.sft_weight}, {args.steps} steps at lr {args.lr}, "
+             f"seed {args.seed}",
              f"gate: {report['status']} (regression {report['scores']['regression']}, held-out margin "
              f"{report['scores']['feedback']})",
-             f"held-out prompts ({len(held)}), rate of answers under {args.words} words: before {before:.3f}, "
-             f"after {after:.3f} ({'promoted' if result['promoted'] else 'the new version, rejected by the gate'})",
-             f"wall time, seconds: {seconds}"]
+             f"held-out prompts ({n_held}), rate of preferred answers (3 to {args.words - 1} words): before "
+             f"{rates['before']:.3f}, after {rates['after']:.3f} "
+             f"({'promoted' if result['promoted'] else 'the new version, rejected by the gate'})",
+             f"wall time, seconds: {result['seconds']}"]
     (args.out / "preference_loop.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -166,6 +166,10 @@ def test_dpo_on_an_encoder_head_and_an_unknown_objective_are_refused(tiny_llama,
         train(_cfg(tiny_llama, data, tmp_path / "run", objective="dpo", head=HeadOptions(kind="sequence")))
     with pytest.raises(ConfigError, match="unknown objective 'orpo'; known: dpo, kto, sft"):
         train(_cfg(tiny_llama, data, tmp_path / "run", objective="orpo"))
+    from ils.config import PreferenceOptions
+
+    with pytest.raises(ConfigError, match="preference.sft_weight: adds an SFT term to DPO's pairs; objective kto"):
+        train(_cfg(tiny_llama, data, tmp_path / "run", objective="kto", preference=PreferenceOptions(sft_weight=1)))
     assert not (tmp_path / "run").exists()
 
 

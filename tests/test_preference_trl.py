@@ -42,7 +42,10 @@ def _seq(prompt: list[int], answer: list[int]) -> tuple[list[int], list[int]]:
     return prompt + answer, [-100] * len(prompt) + answer
 
 
-def test_dpo_loss_equals_trl(models, tmp_path):
+@pytest.mark.parametrize("sft_weight", [0.0, 0.5])
+def test_dpo_loss_equals_trl(models, tmp_path, sft_weight):
+    """Plain DPO (TRL's sigmoid loss) and DPO with an SFT term on the chosen answers (RPO: TRL's
+    loss_type [sigmoid, sft] with loss_weights [1, w])."""
     needs_module("trl", "test")
     from datasets import Dataset
     from transformers import AutoTokenizer
@@ -56,7 +59,8 @@ def test_dpo_loss_equals_trl(models, tmp_path):
     rows = [{"prompt": _conversation(f"Add {i} and 3."), "chosen": _conversation(str(i + 3), "assistant"),
              "rejected": _conversation("hello world " * (i + 1), "assistant")} for i in range(ROWS)]
     policy, reference = _load(policy_dir), _load(ref_dir)
-    trainer = DPOTrainer(model=policy, ref_model=reference, args=_args(DPOConfig, tmp_path),
+    extra = {"loss_type": ["sigmoid", "sft"], "loss_weights": [1.0, sft_weight]} if sft_weight else {}
+    trainer = DPOTrainer(model=policy, ref_model=reference, args=_args(DPOConfig, tmp_path, **extra),
                          train_dataset=Dataset.from_list(rows), processing_class=tok)
     data = [trainer.train_dataset[i] for i in range(ROWS)]
     policy.train()
@@ -67,9 +71,12 @@ def test_dpo_loss_equals_trl(models, tmp_path):
     refs = zip(batch_logps(reference.eval(), chosen, tok.pad_token_id).tolist(),
                batch_logps(reference, rejected, tok.pad_token_id).tolist())
     items = [Pair(c[0], [1], c[1], r[0], r[1], ref) for c, r, ref in zip(chosen, rejected, refs)]
-    loss_sum, n = DPOLoss(policy, beta=BETA)(**DPOLoss.collate(items, tok.pad_token_id))
+    loss_sum, n = DPOLoss(policy, BETA, sft_weight)(**DPOLoss.collate(items, tok.pad_token_id))
+    plain, _ = DPOLoss(policy, BETA)(**DPOLoss.collate(items, tok.pad_token_id))
     assert int(n) == ROWS
-    assert 0.05 < theirs < 5 and abs(theirs - 0.6931) > 0.05  # the ratios matter; loss neither 0 nor log 2
+    assert 0.05 < theirs < 15 and abs(theirs - 0.6931) > 0.05  # the ratios matter; loss neither 0 nor log 2
+    if sft_weight:  # the SFT term is a random model's NLL per token: several nats, not a rounding error
+        assert (loss_sum - plain).item() / ROWS > 1.0
     assert abs(loss_sum.item() / ROWS - theirs) < 1e-5
 
 

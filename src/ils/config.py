@@ -84,6 +84,9 @@ class HeadOptions(Strict):
 class PreferenceOptions(Strict):
     beta: float = Field(0.1, gt=0, description="DPO/KTO: how far the policy may move from the reference "
                         "(the scale of the log-probability ratios; TRL's default)")
+    sft_weight: float = Field(0.0, ge=0, description="DPO: weight of an SFT term, the mean negative log-prob of the "
+                              "chosen answers' tokens (RPO, Pang et al. 2024; TRL's loss_type [sigmoid, sft]); keeps "
+                              "the chosen answers likely so the policy cannot win by making both unlikely")
     desirable_weight: float = Field(1.0, gt=0, description="KTO: weight of the desirable (thumbs-up) answers")
     undesirable_weight: float = Field(1.0, gt=0, description="KTO: weight of the undesirable answers")
 

@@ -53,6 +53,9 @@ class LoopConfig(Strict):
     objective: Literal["sft", "dpo", "kto"] = Field("sft", description="sft on accepted answers and corrections, "
                                                     "dpo on corrections as pairs, kto on every rating")
     beta: float = Field(0.1, gt=0, description="dpo/kto: how far the new version may move from the current one")
+    sft_weight: float = Field(1.0, ge=0, description="dpo: weight of an SFT term on the corrections (RPO), which "
+                              "keeps them likely; at 0 (plain DPO) a round on length feedback learned to answer "
+                              "nothing (docs/continual.md)")
     ewc: float = Field(0.0, ge=0, description="EWC weight (Fisher on the replay data; needs replay)")
     lwf: float = Field(0.0, ge=0, description="LwF weight (KL to the current version's outputs on the new data; sft)")
     adapters: bool = Field(False, description="a fresh LoRA per version on the original base, routed at inference")
@@ -127,6 +130,10 @@ def _unusable(row: dict, target: str | None) -> str | None:
     if not target or not target.strip():
         return "not accepted and no correction"
     return None
+
+
+def _preference(cfg: LoopConfig) -> PreferenceOptions:
+    return PreferenceOptions(beta=cfg.beta, sft_weight=cfg.sft_weight if cfg.objective == "dpo" else 0.0)
 
 
 def _check(cfg: LoopConfig) -> None:
@@ -209,7 +216,7 @@ def _train(cfg: LoopConfig, current: str, out: Path) -> Path:
     tc = TrainConfig(model=base, data=str(out / "data"), output=str(run), method="lora", lora=cfg.lora,
                      max_steps=cfg.max_steps, batch_size=cfg.batch_size, lr=cfg.lr, bf16=cfg.bf16,
                      warmup_steps=min(10, cfg.max_steps // 10), eval_every=0, save_every=0, seed=cfg.seed,
-                     objective=cfg.objective, preference=PreferenceOptions(beta=cfg.beta),
+                     objective=cfg.objective, preference=_preference(cfg),
                      continual=_continual(cfg, current, base))
     return train(tc)
 

@@ -52,6 +52,9 @@ def _check_objective(cfg: TrainConfig) -> None:
     from ils.train.objectives import get_objective
 
     get_objective(cfg.objective).check_config(cfg)
+    if cfg.preference.sft_weight and cfg.objective != "dpo":
+        raise ConfigError(f"preference.sft_weight: adds an SFT term to DPO's pairs; objective {cfg.objective} "
+                          "has none (use objective dpo; for sft it is the whole loss)")
     o = cfg.adversarial
     changed = [k for k, f in type(o).model_fields.items() if k != "attack" and getattr(o, k) != f.default]
     if o.attack is None and changed:

@@ -1,6 +1,11 @@
 """DPO (Rafailov et al., 2023): raise the chosen answer's log-probability ratio to the reference above
 the rejected one's; loss per pair -log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r))), TRL's
 ``sigmoid`` loss. Chosen and rejected rows go through the model as one batch.
+
+With ``sft_weight`` w > 0 the loss adds w times the batch's mean negative log-prob per chosen-answer
+token (RPO; TRL's ``loss_type=["sigmoid", "sft"], loss_weights=[1, w]``). Plain DPO only widens the
+gap between the two answers, and can widen it by making both unlikely: on feedback where every rejected
+answer is long, it learned to answer nothing at all.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ils.errors import TrainingError
+from ils.models.chat import IGNORE
 from ils.preference import is_pair, rejected_example
 from ils.records import Example
 from ils.train.batching import collate
@@ -44,9 +50,9 @@ def encode_pairs(records: list[Example], tok: Any, max_length: int, what: str) -
 
 
 class DPOLoss(nn.Module):
-    def __init__(self, model: nn.Module, beta: float):
+    def __init__(self, model: nn.Module, beta: float, sft_weight: float = 0.0):
         super().__init__()
-        self.model, self.beta = model, beta
+        self.model, self.beta, self.sft_weight = model, beta, sft_weight
 
     @staticmethod
     def count(one: list[int]) -> int:
@@ -61,6 +67,10 @@ class DPOLoss(nn.Module):
                 ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         chosen, rejected = sequence_logps(self.model, input_ids, attention_mask, labels).chunk(2)
         losses = dpo_losses(chosen, rejected, ref[:, 0], ref[:, 1], self.beta)
+        if self.sft_weight:
+            # per pair, the batch's token mean (as TRL), so the sum over pairs / pairs adds w * that mean
+            tokens = (labels[: len(chosen), 1:] != IGNORE).sum().clamp(min=1)
+            losses = losses - self.sft_weight * chosen.sum() / tokens
         return losses.sum(), torch.tensor(len(losses))
 
 
@@ -93,7 +103,7 @@ class DPO(Objective):
         return tensors
 
     def loss_module(self, model: nn.Module, cfg: Any) -> nn.Module:
-        return DPOLoss(model, cfg.preference.beta)
+        return DPOLoss(model, cfg.preference.beta, cfg.preference.sft_weight)
 
 
 OBJECTIVES.add(DPO())
