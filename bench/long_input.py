@@ -57,7 +57,7 @@ def job(args: argparse.Namespace, cfg: str, length: int, tasks: list[str]) -> di
     engine = Engine.load(args.adapter if cfg == "c" else "default", batch_size=args.batch_size, dtype=args.dtype)
     rows, start = [], time.perf_counter()
     for task in tasks:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             case = make_case(task, length, seed, pool=pool, questions=questions)
             path = case.write(args.out / "cases" / f"{task}-{length}-{seed}.txt")
             row = truncated(engine, case, path) if cfg == "a" else planned(engine, case, path, args, cfg)
@@ -257,10 +257,10 @@ def _line(cfg: str, r: dict, task: str) -> str:
             f"| {r['peak_rss_mb']:.0f} |")
 
 
-def missing(results: list[dict], cfg: str, length: int, tasks: list[str], seeds: int) -> list[str]:
+def missing(results: list[dict], cfg: str, length: int, tasks: list[str], seeds: range) -> list[str]:
     """Tasks with a seed not yet scored at this config and length."""
     have = {(x["task"], x["seed"]) for r in results if (r["config"], r["length"]) == (cfg, length) for x in r["rows"]}
-    return [t for t in tasks if any((t, s) not in have for s in range(seeds))]
+    return [t for t in tasks if any((t, s) not in have for s in seeds)]
 
 
 def merge(results: list[dict], new: dict) -> None:
@@ -278,8 +278,8 @@ def merge(results: list[dict], new: dict) -> None:
 def run_job(args: argparse.Namespace, cfg: str, length: int, tasks: list[str]) -> dict:
     """One (config, length) in a fresh subprocess, so its wall time and peak RSS are its own."""
     cmd = [sys.executable, __file__, "--job", f"{cfg}:{length}", "--tasks", ",".join(tasks), "--seeds",
-           str(args.seeds), "--out", str(args.out), "--chunk-tokens", str(args.chunk_tokens), "--dtype", args.dtype,
-           "--batch-size", str(args.batch_size), "--data", str(args.data)]
+           str(args.seeds), "--first-seed", str(args.first_seed), "--out", str(args.out), "--chunk-tokens",
+           str(args.chunk_tokens), "--dtype", args.dtype, "--batch-size", str(args.batch_size), "--data", str(args.data)]
     cmd += ["--adapter", args.adapter] if args.adapter else []
     cmd += ["--text", str(args.text)] if args.text else []
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -294,6 +294,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--tasks", default="passkey,kv,count,vartrack,qa")
     p.add_argument("--configs", default="a,b")
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first..first+seeds-1 (e.g. 100: a validation set)")
     p.add_argument("--data", type=Path, default=DATA, help="data folder (squad_v1.1, conll2003, semeval2010_task8)")
     p.add_argument("--text", type=Path, help="build haystacks from this text file instead (qa still needs --data)")
     p.add_argument("--adapter", help="run folder of the chunk adapter, for config c")
@@ -334,7 +335,7 @@ def sweep(args: argparse.Namespace, tasks: list[str]) -> None:
     results = json.loads(saved.read_text()) if saved.is_file() else []
     for length in map(int, args.lengths.split(",")):
         for cfg in args.configs.split(","):  # interleaved: every config at one length, then the next length
-            todo = missing(results, cfg, length, tasks, args.seeds)
+            todo = missing(results, cfg, length, tasks, range(args.first_seed, args.first_seed + args.seeds))
             if not todo:
                 continue
             new = run_job(args, cfg, length, todo)
